@@ -107,3 +107,25 @@ describe('image framing: bad input', () => {
     expect(countEntries(decodeImage(read('files.img')))).toBe(21);
   });
 });
+
+describe('core images of another machine', () => {
+  it('are refused with IMG_WRONG_ARCH', async () => {
+    const { checkCoreMachine, coreMachine } = await import('../../src/images/core_arch.js');
+    const core = decodeImage(read('core-15368.img'));
+    expect(coreMachine(core)).toBe('X86_64');
+    expect(() => checkCoreMachine(core, 'X86_64', 'core-15368.img')).not.toThrow();
+    const err = (() => {
+      try {
+        checkCoreMachine(core, 'AARCH64', 'core-15368.img');
+      } catch (e) {
+        return e as ImageError;
+      }
+      throw new Error('accepted');
+    })();
+    expect(err.code).toBe('IMG_WRONG_ARCH');
+    expect(err.message).toBe('core-15368.img: the task was dumped on X86_64, this machine is AARCH64');
+    // An x86_64 mtype without its thread state.
+    const bare: Image = { magic: 'CORE', entries: [{ type: 'core_entry', message: { mtype: 1 } }] };
+    expect(() => checkCoreMachine(decodeImage(encodeImage(bare)), 'X86_64', 'x.img')).toThrow(/no X86_64 thread state/);
+  });
+});
