@@ -10,6 +10,7 @@
  */
 
 import koffi from 'koffi';
+import { ERRNO } from './errno.js';
 import { SysError, type SysContext } from './error.js';
 import { syscallName } from './syscalls.js';
 
@@ -40,8 +41,8 @@ export type SysArg = number | bigint | ArrayBufferView | ArrayBuffer | null;
 
 /** Names the call and the task or path it concerned, for the error thrown when it fails. */
 export interface FailInfo {
-  /** The call written out for people, e.g. `'kill(123, 0)'`. */
-  call?: string;
+  /** The call written out for people, e.g. `'kill(123, 0)'`, or a function making it (run only on failure). */
+  call?: string | (() => string);
   pid?: number;
   path?: string;
 }
@@ -52,7 +53,8 @@ export interface FailInfo {
  */
 export function fail(syscall: string, ctx: SysContext | undefined, info?: FailInfo): SysError {
   const errno = koffi.errno();
-  return new SysError({ syscall, errno, what: ctx?.what, ...info });
+  const call = typeof info?.call === 'function' ? info.call() : info?.call;
+  return new SysError({ syscall, errno, what: ctx?.what, pid: info?.pid, path: info?.path, call });
 }
 
 /** Calls a syscall with integer arguments only; returns the raw result (-1 on failure, errno set). */
@@ -91,6 +93,17 @@ export function syscall(nr: number, ...args: SysArg[]): bigint {
   const r = ints ? sysInt(nr, ...(args as IntArg[])) : sysPtr(nr, ...args);
   if (r === -1) throw fail(syscallName(nr), undefined);
   return BigInt(r);
+}
+
+/**
+ * Runs a raw call again while it fails with EINTR (a signal handler ran). Any other result, -1 with
+ * errno set included, is returned as it is.
+ */
+export function retryEintr(call: () => number | bigint): number | bigint {
+  for (;;) {
+    const r = call();
+    if (r !== -1 || koffi.errno() !== ERRNO.EINTR) return r;
+  }
 }
 
 /** Turns a raw result into a number, throwing the error of `syscall` when it is -1. */
