@@ -139,7 +139,10 @@ export interface InMessage {
 
 /** Options of recvmsg. */
 export interface RecvmsgOptions extends MsgOptions {
-  /** Room for this many passed fds; 0 when absent (fds sent anyway are closed and `MSG.CTRUNC` set). */
+  /**
+   * Room for this many passed fds; 0 when absent. Fds beyond the room are closed by the kernel and
+   * `MSG.CTRUNC` is set. (With `wantCredentials` and no credentials sent, a few more may fit.)
+   */
   maxFds?: number;
   /** Leave room for `SCM_CREDENTIALS` (set `SO.PASSCRED` on the socket to receive them). */
   wantCredentials?: boolean;
@@ -156,7 +159,9 @@ export function recvmsg(fd: number, into: ArrayBufferView | readonly IoVec[], op
   const iov = buildIovecs(data);
   const hdr = allocStruct(MSGHDR);
   const maxFds = opts?.maxFds ?? 0;
-  const controlLen = (maxFds > 0 ? cmsgSpace(4 * maxFds) : 0) + (opts?.wantCredentials ? cmsgSpace(UCRED.size) : 0);
+  // The fds' message goes last and gets CMSG_LEN, not CMSG_SPACE: the kernel fits as many fds as
+  // the remaining room holds, and CMSG_SPACE's padding would let one more in.
+  const controlLen = (opts?.wantCredentials ? cmsgSpace(UCRED.size) : 0) + (maxFds > 0 ? cmsgLen(4 * maxFds) : 0);
   const control = controlLen > 0 ? Buffer.alloc(controlLen) : null;
   const name = opts?.wantAddr ? allocStruct(SOCKADDR_STORAGE) : null;
   if (name !== null) {
