@@ -5,7 +5,7 @@
 
 import { AT, F, SEEK, STATX } from './constants_io.js';
 import { type SysContext } from './error.js';
-import { check, checkBig, fail, keepAlive, retryEintr, sysInt, sysPtr } from './libc.js';
+import { fail, keepAlive, lastErrno, retryEintr, sysInt, sysPtr } from './libc.js';
 import { asBuffer, getBig, getNum } from './layout.js';
 import { buildIovecs, STATX_STRUCT, STATX_TIMESTAMP, type IoVec } from './structs.js';
 import { NR } from './syscalls.js';
@@ -46,12 +46,14 @@ export function openat(dirfd: number, path: PathLike, opts?: OpenOptions): numbe
   const mode = opts?.mode ?? 0o600;
   const p = cPath(path);
   const r = retryEintr(() => sysPtr(NR.openat, dirfd, p, flags, mode));
-  return check(r, 'openat', opts, { path: pathText(path), call: `openat(${dirfd === AT.FDCWD ? 'AT_FDCWD' : dirfd}, ${JSON.stringify(pathText(path))}, 0o${flags.toString(8)})` });
+  if (r === -1) throw fail(lastErrno(), 'openat', opts, { path: pathText(path), call: `openat(${dirfd === AT.FDCWD ? 'AT_FDCWD' : dirfd}, ${JSON.stringify(pathText(path))}, 0o${flags.toString(8)})` });
+  return Number(r);
 }
 
 /** `close(fd)` — closes a file descriptor. Not retried on EINTR (the fd is gone either way). */
 export function close(fd: number, opts?: SysContext): void {
-  check(sysInt(NR.close, fd), 'close', opts, { call: `close(${fd})` });
+  const r = sysInt(NR.close, fd);
+  if (r === -1) throw fail(lastErrno(), 'close', opts, { call: `close(${fd})` });
 }
 
 /** Options of read/write: how many bytes of the buffer to use (all of it by default). */
@@ -63,14 +65,16 @@ export interface IoOptions extends SysContext {
 export function read(fd: number, buf: ArrayBufferView, opts?: IoOptions): number {
   const len = opts?.length ?? buf.byteLength;
   const r = retryEintr(() => sysPtr(NR.read, fd, buf, len));
-  return check(r, 'read', opts, { call: `read(${fd}, ${len})` });
+  if (r === -1) throw fail(lastErrno(), 'read', opts, { call: `read(${fd}, ${len})` });
+  return Number(r);
 }
 
 /** `write(fd, buf, count)` — writes from `buf`; returns the number of bytes written. */
 export function write(fd: number, buf: ArrayBufferView, opts?: IoOptions): number {
   const len = opts?.length ?? buf.byteLength;
   const r = retryEintr(() => sysPtr(NR.write, fd, buf, len));
-  return check(r, 'write', opts, { call: `write(${fd}, ${len})` });
+  if (r === -1) throw fail(lastErrno(), 'write', opts, { call: `write(${fd}, ${len})` });
+  return Number(r);
 }
 
 /** Options of the positioned calls. */
@@ -83,14 +87,16 @@ export interface PositionedOptions extends IoOptions {
 export function pread(fd: number, buf: ArrayBufferView, opts: PositionedOptions): number {
   const len = opts.length ?? buf.byteLength;
   const r = retryEintr(() => sysPtr(NR.pread64, fd, buf, len, opts.offset));
-  return check(r, 'pread64', opts, { call: `pread64(${fd}, ${len}, ${opts.offset})` });
+  if (r === -1) throw fail(lastErrno(), 'pread64', opts, { call: `pread64(${fd}, ${len}, ${opts.offset})` });
+  return Number(r);
 }
 
 /** `pwrite64(fd, buf, count, offset)` — writes at an offset without moving the file position. */
 export function pwrite(fd: number, buf: ArrayBufferView, opts: PositionedOptions): number {
   const len = opts.length ?? buf.byteLength;
   const r = retryEintr(() => sysPtr(NR.pwrite64, fd, buf, len, opts.offset));
-  return check(r, 'pwrite64', opts, { call: `pwrite64(${fd}, ${len}, ${opts.offset})` });
+  if (r === -1) throw fail(lastErrno(), 'pwrite64', opts, { call: `pwrite64(${fd}, ${len}, ${opts.offset})` });
+  return Number(r);
 }
 
 /** `readv(fd, iov, iovcnt)` — reads into several buffers in order; returns the bytes read. */
@@ -98,7 +104,8 @@ export function readv(fd: number, iovs: readonly IoVec[], opts?: SysContext): nu
   const iov = buildIovecs(iovs);
   const r = retryEintr(() => sysPtr(NR.readv, fd, iov, iovs.length));
   keepAlive(iovs);
-  return check(r, 'readv', opts, { call: `readv(${fd}, [${iovs.length} iovecs])` });
+  if (r === -1) throw fail(lastErrno(), 'readv', opts, { call: `readv(${fd}, [${iovs.length} iovecs])` });
+  return Number(r);
 }
 
 /** `writev(fd, iov, iovcnt)` — writes several buffers in order; returns the bytes written. */
@@ -106,7 +113,8 @@ export function writev(fd: number, iovs: readonly IoVec[], opts?: SysContext): n
   const iov = buildIovecs(iovs);
   const r = retryEintr(() => sysPtr(NR.writev, fd, iov, iovs.length));
   keepAlive(iovs);
-  return check(r, 'writev', opts, { call: `writev(${fd}, [${iovs.length} iovecs])` });
+  if (r === -1) throw fail(lastErrno(), 'writev', opts, { call: `writev(${fd}, [${iovs.length} iovecs])` });
+  return Number(r);
 }
 
 /** Options of preadv/pwritev. */
@@ -120,7 +128,8 @@ export function preadv(fd: number, iovs: readonly IoVec[], opts: VectoredOptions
   // On 64-bit kernels the offset travels whole in pos_l; pos_h is ignored.
   const r = retryEintr(() => sysPtr(NR.preadv, fd, iov, iovs.length, opts.offset, 0));
   keepAlive(iovs);
-  return check(r, 'preadv', opts, { call: `preadv(${fd}, [${iovs.length} iovecs], ${opts.offset})` });
+  if (r === -1) throw fail(lastErrno(), 'preadv', opts, { call: `preadv(${fd}, [${iovs.length} iovecs], ${opts.offset})` });
+  return Number(r);
 }
 
 /** `pwritev(fd, iov, iovcnt, offset)` — a positioned writev; returns the bytes written. */
@@ -128,7 +137,8 @@ export function pwritev(fd: number, iovs: readonly IoVec[], opts: VectoredOption
   const iov = buildIovecs(iovs);
   const r = retryEintr(() => sysPtr(NR.pwritev, fd, iov, iovs.length, opts.offset, 0));
   keepAlive(iovs);
-  return check(r, 'pwritev', opts, { call: `pwritev(${fd}, [${iovs.length} iovecs], ${opts.offset})` });
+  if (r === -1) throw fail(lastErrno(), 'pwritev', opts, { call: `pwritev(${fd}, [${iovs.length} iovecs], ${opts.offset})` });
+  return Number(r);
 }
 
 /** Options of lseek. */
@@ -140,12 +150,15 @@ export interface LseekOptions extends SysContext {
 /** `lseek(fd, offset, whence)` — moves the file position; returns the new position. */
 export function lseek(fd: number, offset: bigint | number, opts?: LseekOptions): bigint {
   const whence = opts?.whence ?? SEEK.SET;
-  return checkBig(sysInt(NR.lseek, fd, offset, whence), 'lseek', opts, { call: `lseek(${fd}, ${offset}, ${whence})` });
+  const r = sysInt(NR.lseek, fd, offset, whence);
+  if (r === -1) throw fail(lastErrno(), 'lseek', opts, { call: `lseek(${fd}, ${offset}, ${whence})` });
+  return BigInt(r);
 }
 
 /** `ftruncate(fd, length)` — sets a file's size. */
 export function ftruncate(fd: number, length: bigint | number, opts?: SysContext): void {
-  check(retryEintr(() => sysInt(NR.ftruncate, fd, length)), 'ftruncate', opts, { call: `ftruncate(${fd}, ${length})` });
+  const r = retryEintr(() => sysInt(NR.ftruncate, fd, length));
+  if (r === -1) throw fail(lastErrno(), 'ftruncate', opts, { call: `ftruncate(${fd}, ${length})` });
 }
 
 /** Options of fcntl. */
@@ -157,7 +170,9 @@ export interface FcntlOptions extends SysContext {
 /** `fcntl(fd, cmd, arg)` — an integer fcntl command (`F.GETFL`, `F.SETPIPE_SZ`, ...); returns its result. */
 export function fcntl(fd: number, cmd: number, opts?: FcntlOptions): number {
   const arg = opts?.arg ?? 0;
-  return check(sysInt(NR.fcntl, fd, cmd, arg), 'fcntl', opts, { call: `fcntl(${fd}, ${fcntlName(cmd)}, ${arg})` });
+  const r = sysInt(NR.fcntl, fd, cmd, arg);
+  if (r === -1) throw fail(lastErrno(), 'fcntl', opts, { call: `fcntl(${fd}, ${fcntlName(cmd)}, ${arg})` });
+  return Number(r);
 }
 
 function fcntlName(cmd: number): string {
@@ -167,7 +182,9 @@ function fcntlName(cmd: number): string {
 
 /** `dup(fd)` — a new descriptor for the same open file. */
 export function dup(fd: number, opts?: SysContext): number {
-  return check(sysInt(NR.dup, fd), 'dup', opts, { call: `dup(${fd})` });
+  const r = sysInt(NR.dup, fd);
+  if (r === -1) throw fail(lastErrno(), 'dup', opts, { call: `dup(${fd})` });
+  return Number(r);
 }
 
 /** Options of dup3. */
@@ -179,7 +196,9 @@ export interface Dup3Options extends SysContext {
 /** `dup3(oldfd, newfd, flags)` — makes `newfd` refer to the same open file as `oldfd`. */
 export function dup3(oldfd: number, newfd: number, opts?: Dup3Options): number {
   const flags = opts?.flags ?? 0;
-  return check(retryEintr(() => sysInt(NR.dup3, oldfd, newfd, flags)), 'dup3', opts, { call: `dup3(${oldfd}, ${newfd}, ${flags})` });
+  const r = retryEintr(() => sysInt(NR.dup3, oldfd, newfd, flags));
+  if (r === -1) throw fail(lastErrno(), 'dup3', opts, { call: `dup3(${oldfd}, ${newfd}, ${flags})` });
+  return Number(r);
 }
 
 /** What statx tells about a file. Device numbers come both split and encoded as glibc's `makedev`. */
@@ -223,7 +242,7 @@ export function statx(dirfd: number, path: PathLike, opts?: StatxOptions): Stat 
   const buf = Buffer.alloc(STATX_STRUCT.size);
   const p = cPath(path);
   const r = sysPtr(NR.statx, dirfd, p, flags, mask, buf);
-  if (r === -1) throw fail('statx', opts, { path: pathText(path), call: `statx(${dirfd}, ${JSON.stringify(pathText(path))})` });
+  if (r === -1) throw fail(lastErrno(), 'statx', opts, { path: pathText(path), call: `statx(${dirfd}, ${JSON.stringify(pathText(path))})` });
   return decodeStatx(buf);
 }
 
@@ -232,7 +251,7 @@ export function fstat(fd: number, opts?: StatxOptions): Stat {
   const buf = Buffer.alloc(STATX_STRUCT.size);
   const mask = opts?.mask ?? STATX.BASIC_STATS | STATX.MNT_ID;
   const r = sysPtr(NR.statx, fd, EMPTY_PATH, (opts?.flags ?? 0) | AT.EMPTY_PATH, mask, buf);
-  if (r === -1) throw fail('statx', opts, { call: `fstat(${fd})` });
+  if (r === -1) throw fail(lastErrno(), 'statx', opts, { call: `fstat(${fd})` });
   return decodeStatx(buf);
 }
 

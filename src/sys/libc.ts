@@ -5,14 +5,15 @@
  * glibc's `syscall(long nr, ...)` is variadic, but on x86_64 and aarch64 integer and pointer
  * arguments travel in the same registers whether a function is variadic or not, and glibc's
  * implementation only moves registers, so it is declared with six fixed arguments (the kernel ignores
- * the ones a call does not use). It returns -1 and sets errno on failure; {@link fail} reads errno
- * straight away. Every call here is synchronous, on the calling (main) thread: ptrace requires it.
+ * the ones a call does not use). It returns -1 and sets errno on failure; wrappers read errno with
+ * {@link lastErrno} before doing anything else. Every call here is synchronous, on the calling (main)
+ * thread: ptrace requires it. koffi's `.async` is never used.
  */
 
 import koffi from 'koffi';
 import { ERRNO } from './errno.js';
 import { SysError, type SysContext } from './error.js';
-import { syscallName } from './syscalls.js';
+import { NR, syscallName, type SyscallName } from './syscalls.js';
 
 const libc = koffi.load('libc.so.6');
 
@@ -41,20 +42,26 @@ export type SysArg = number | bigint | ArrayBufferView | ArrayBuffer | null;
 
 /** Names the call and the task or path it concerned, for the error thrown when it fails. */
 export interface FailInfo {
-  /** The call written out for people, e.g. `'kill(123, 0)'`, or a function making it (run only on failure). */
-  call?: string | (() => string);
+  /** The call written out for people, e.g. `'kill(123, 0)'`. */
+  call?: string;
   pid?: number;
   path?: string;
 }
 
 /**
- * Builds the {@link SysError} for a call that just returned -1. Reads errno first: call it
- * immediately after the failed call, before anything else that could touch errno.
+ * errno as the last failed call left it. Read it first thing after a call returned -1: pass it as
+ * the first argument of {@link fail}, so that it is read before the other arguments are built.
  */
-export function fail(syscall: string, ctx: SysContext | undefined, info?: FailInfo): SysError {
-  const errno = koffi.errno();
-  const call = typeof info?.call === 'function' ? info.call() : info?.call;
-  return new SysError({ syscall, errno, what: ctx?.what, pid: info?.pid, path: info?.path, call });
+export function lastErrno(): number {
+  return koffi.errno();
+}
+
+/**
+ * Builds the {@link SysError} for a failed call: `throw fail(lastErrno(), 'read', opts, {...})`.
+ * Wrappers build `info` (the call written out) only on this path, so success costs no strings.
+ */
+export function fail(errno: number, syscall: string, ctx: SysContext | undefined, info?: FailInfo): SysError {
+  return new SysError({ syscall, errno, what: ctx?.what, pid: info?.pid, path: info?.path, call: info?.call });
 }
 
 /** Calls a syscall with integer arguments only; returns the raw result (-1 on failure, errno set). */
@@ -67,32 +74,42 @@ export function sysPtr(nr: number, a1: SysArg = null, a2: SysArg = null, a3: Sys
   return syscallPtr(nr, a1, a2, a3, a4, a5, a6);
 }
 
-function toArgs(args: SysArg[]): { ints: boolean } {
+function callAny(nr: number, args: SysArg[]): number | bigint {
   if (args.length > 6) throw new RangeError(`A system call takes at most 6 arguments, got ${args.length}`);
-  for (const a of args) if (typeof a !== 'number' && typeof a !== 'bigint') return { ints: false };
-  return { ints: true };
+  for (const a of args) if (typeof a !== 'number' && typeof a !== 'bigint') return sysPtr(nr, ...args);
+  return sysInt(nr, ...(args as IntArg[]));
+}
+
+function resolveNr(nr: number | SyscallName): number {
+  return typeof nr === 'number' ? nr : NR[nr];
 }
 
 /**
- * `syscall(nr, ...args)` — makes any system call by number, kernel style: returns the result as a
- * bigint when it succeeds and `-errno` (a negative bigint) when it fails. Never throws for a failed call.
+ * `syscall(nr, ...args)` — makes any system call, by number or by name (`'getpid'`), kernel style:
+ * returns the result as a bigint when it succeeds and `-errno` (a negative bigint) when it fails.
+ * Never throws for a failed call.
  */
-export function syscallRaw(nr: number, ...args: SysArg[]): bigint {
-  const { ints } = toArgs(args);
-  const r = ints ? sysInt(nr, ...(args as IntArg[])) : sysPtr(nr, ...args);
-  if (r === -1) return -BigInt(koffi.errno());
+export function syscallRaw(nr: number | SyscallName, ...args: SysArg[]): bigint {
+  const r = callAny(resolveNr(nr), args);
+  if (r === -1) return -BigInt(lastErrno());
   return BigInt(r);
 }
 
 /**
- * `syscall(nr, ...args)` — makes any system call by number (see `NR` for the host's numbers) and
+ * `syscall(nr, ...args)` — makes any system call, by number (see `NR`) or by name (`'getpid'`), and
  * returns its result as a bigint; throws a {@link SysError} named after the call when it fails.
  */
-export function syscall(nr: number, ...args: SysArg[]): bigint {
-  const { ints } = toArgs(args);
-  const r = ints ? sysInt(nr, ...(args as IntArg[])) : sysPtr(nr, ...args);
-  if (r === -1) throw fail(syscallName(nr), undefined);
+export function syscall(nr: number | SyscallName, ...args: SysArg[]): bigint {
+  const num = resolveNr(nr);
+  const r = callAny(num, args);
+  if (r === -1) throw fail(lastErrno(), syscallName(num), undefined, { call: `${syscallName(num)}(${args.map(describeArg).join(', ')})` });
   return BigInt(r);
+}
+
+function describeArg(a: SysArg): string {
+  if (a === null) return 'NULL';
+  if (typeof a === 'number' || typeof a === 'bigint') return String(a);
+  return `<${a.byteLength} bytes>`;
 }
 
 /**
@@ -102,20 +119,8 @@ export function syscall(nr: number, ...args: SysArg[]): bigint {
 export function retryEintr(call: () => number | bigint): number | bigint {
   for (;;) {
     const r = call();
-    if (r !== -1 || koffi.errno() !== ERRNO.EINTR) return r;
+    if (r !== -1 || lastErrno() !== ERRNO.EINTR) return r;
   }
-}
-
-/** Turns a raw result into a number, throwing the error of `syscall` when it is -1. */
-export function check(r: number | bigint, syscall: string, ctx: SysContext | undefined, info?: FailInfo): number {
-  if (r === -1) throw fail(syscall, ctx, info);
-  return Number(r);
-}
-
-/** Turns a raw result into a bigint (addresses, offsets), throwing when it is -1. */
-export function checkBig(r: number | bigint, syscall: string, ctx: SysContext | undefined, info?: FailInfo): bigint {
-  if (r === -1) throw fail(syscall, ctx, info);
-  return BigInt(r);
 }
 
 /**
@@ -150,5 +155,6 @@ export function viewAt(address: bigint, length: number): ArrayBuffer {
 /** `sysconf(name)` — a glibc configuration value (e.g. `SC_PAGESIZE`); throws on an unknown name. */
 export function sysconf(name: number, ctx?: SysContext): number {
   const r = sysconfFn(name);
-  return check(r, 'sysconf', ctx, { call: `sysconf(${name})` });
+  if (r === -1) throw fail(lastErrno(), 'sysconf', ctx, { call: `sysconf(${name})` });
+  return Number(r);
 }

@@ -5,7 +5,7 @@
 
 import { MAP, MFD, PROT, SC_PAGESIZE } from './constants.js';
 import { type SysContext } from './error.js';
-import { check, checkBig, keepAlive, sysconf, sysInt, sysPtr, viewAt } from './libc.js';
+import { fail, keepAlive, lastErrno, sysconf, sysInt, sysPtr, viewAt } from './libc.js';
 import { cPath } from './io.js';
 import { buildIovecs, iovLength, type IoVec, type MemRange } from './structs.js';
 import { NR } from './syscalls.js';
@@ -40,12 +40,14 @@ export function mmap(length: number, opts?: MmapOptions): bigint {
   const fd = opts?.fd ?? -1;
   const offset = opts?.offset ?? 0;
   const r = sysInt(NR.mmap, addr, length, prot, flags, fd, offset);
-  return checkBig(r, 'mmap', opts, { call: `mmap(0x${addr.toString(16)}, ${length}, ${prot}, 0x${flags.toString(16)}, ${fd}, ${offset})` });
+  if (r === -1) throw fail(lastErrno(), 'mmap', opts, { call: `mmap(0x${addr.toString(16)}, ${length}, ${prot}, 0x${flags.toString(16)}, ${fd}, ${offset})` });
+  return BigInt(r);
 }
 
 /** `munmap(addr, length)` — unmaps a range of this process's memory. */
 export function munmap(addr: bigint, length: number, opts?: SysContext): void {
-  check(sysInt(NR.munmap, addr, length), 'munmap', opts, { call: `munmap(0x${addr.toString(16)}, ${length})` });
+  const r = sysInt(NR.munmap, addr, length);
+  if (r === -1) throw fail(lastErrno(), 'munmap', opts, { call: `munmap(0x${addr.toString(16)}, ${length})` });
 }
 
 /** Options of mprotect. */
@@ -55,7 +57,8 @@ export interface MprotectOptions extends SysContext {
 
 /** `mprotect(addr, length, prot)` — changes the protection of a range of this process's memory. */
 export function mprotect(addr: bigint, length: number, opts: MprotectOptions): void {
-  check(sysInt(NR.mprotect, addr, length, opts.prot), 'mprotect', opts, { call: `mprotect(0x${addr.toString(16)}, ${length}, ${opts.prot})` });
+  const r = sysInt(NR.mprotect, addr, length, opts.prot);
+  if (r === -1) throw fail(lastErrno(), 'mprotect', opts, { call: `mprotect(0x${addr.toString(16)}, ${length}, ${opts.prot})` });
 }
 
 /** Options of madvise. */
@@ -66,7 +69,8 @@ export interface MadviseOptions extends SysContext {
 
 /** `madvise(addr, length, advice)` — advises the kernel about a range of this process's memory. */
 export function madvise(addr: bigint, length: number, opts: MadviseOptions): void {
-  check(sysInt(NR.madvise, addr, length, opts.advice), 'madvise', opts, { call: `madvise(0x${addr.toString(16)}, ${length}, ${opts.advice})` });
+  const r = sysInt(NR.madvise, addr, length, opts.advice);
+  if (r === -1) throw fail(lastErrno(), 'madvise', opts, { call: `madvise(0x${addr.toString(16)}, ${length}, ${opts.advice})` });
 }
 
 /** Options of memfd_create. */
@@ -78,7 +82,9 @@ export interface MemfdOptions extends SysContext {
 /** `memfd_create(name, flags)` — an anonymous file living in memory; returns its fd. */
 export function memfdCreate(name: string, opts?: MemfdOptions): number {
   const flags = opts?.flags ?? MFD.CLOEXEC;
-  return check(sysPtr(NR.memfd_create, cPath(name), flags), 'memfd_create', opts, { call: `memfd_create(${JSON.stringify(name)}, ${flags})` });
+  const r = sysPtr(NR.memfd_create, cPath(name), flags);
+  if (r === -1) throw fail(lastErrno(), 'memfd_create', opts, { call: `memfd_create(${JSON.stringify(name)}, ${flags})` });
+  return Number(r);
 }
 
 /** The two sides of a cross-process copy. */
@@ -119,14 +125,13 @@ function vmCall(nr: number, syscall: string, pid: number, xfer: VmTransfer, opts
   const flags = opts?.flags ?? 0;
   const r = sysPtr(nr, pid, local, xfer.local.length, remote, xfer.remote.length, flags);
   keepAlive(xfer);
-  return check(r, syscall, opts, {
-    pid,
-    call: () => {
-      const first = xfer.remote[0];
-      const want = xfer.remote.reduce((n, v) => n + iovLength(v), 0);
-      return `${syscall}(${pid}, ${want} bytes from ${xfer.remote.length} ranges${first ? ` at 0x${first.addr.toString(16)}` : ''})`;
-    },
-  });
+  if (r === -1) {
+    const first = xfer.remote[0];
+    const want = xfer.remote.reduce((n, v) => n + iovLength(v), 0);
+    const at = first ? ` at 0x${first.addr.toString(16)}` : '';
+    throw fail(lastErrno(), syscall, opts, { pid, call: `${syscall}(${pid}, ${want} bytes from ${xfer.remote.length} ranges${at})` });
+  }
+  return Number(r);
 }
 
 /**

@@ -6,7 +6,7 @@
 import { F } from './constants_io.js';
 import { type SysContext } from './error.js';
 import { fcntl } from './io.js';
-import { check, keepAlive, retryEintr, sysInt, sysPtr } from './libc.js';
+import { fail, keepAlive, lastErrno, retryEintr, sysInt, sysPtr } from './libc.js';
 import { buildIovecs, type IoVec } from './structs.js';
 import { NR } from './syscalls.js';
 
@@ -20,7 +20,8 @@ export interface Pipe2Options extends SysContext {
 export function pipe2(opts?: Pipe2Options): [readFd: number, writeFd: number] {
   const fds = new Int32Array(2);
   const flags = opts?.flags ?? 0;
-  check(sysPtr(NR.pipe2, fds, flags), 'pipe2', opts, { call: `pipe2(0o${flags.toString(8)})` });
+  const r = sysPtr(NR.pipe2, fds, flags);
+  if (r === -1) throw fail(lastErrno(), 'pipe2', opts, { call: `pipe2(0o${flags.toString(8)})` });
   return [fds[0]!, fds[1]!];
 }
 
@@ -45,7 +46,8 @@ export function splice(fdIn: number, fdOut: number, opts: SpliceOptions): number
   const offOut = opts.offOut === undefined ? null : offsetCell(opts.offOut);
   const flags = opts.flags ?? 0;
   const r = retryEintr(() => sysPtr(NR.splice, fdIn, offIn, fdOut, offOut, opts.len, flags));
-  return check(r, 'splice', opts, { call: `splice(${fdIn}, ${opts.offIn ?? 'NULL'}, ${fdOut}, ${opts.offOut ?? 'NULL'}, ${opts.len}, ${flags})` });
+  if (r === -1) throw fail(lastErrno(), 'splice', opts, { call: `splice(${fdIn}, ${opts.offIn ?? 'NULL'}, ${fdOut}, ${opts.offOut ?? 'NULL'}, ${opts.len}, ${flags})` });
+  return Number(r);
 }
 
 function offsetCell(offset: bigint | number): BigInt64Array {
@@ -67,7 +69,8 @@ export function vmsplice(fd: number, iovs: readonly IoVec[], opts?: VmspliceOpti
   const flags = opts?.flags ?? 0;
   const r = retryEintr(() => sysPtr(NR.vmsplice, fd, iov, iovs.length, flags));
   keepAlive(iovs);
-  return check(r, 'vmsplice', opts, { call: `vmsplice(${fd}, [${iovs.length} iovecs], ${flags})` });
+  if (r === -1) throw fail(lastErrno(), 'vmsplice', opts, { call: `vmsplice(${fd}, [${iovs.length} iovecs], ${flags})` });
+  return Number(r);
 }
 
 /** Options of tee. */
@@ -80,7 +83,8 @@ export interface TeeOptions extends SysContext {
 export function tee(fdIn: number, fdOut: number, opts: TeeOptions): number {
   const flags = opts.flags ?? 0;
   const r = retryEintr(() => sysInt(NR.tee, fdIn, fdOut, opts.len, flags));
-  return check(r, 'tee', opts, { call: `tee(${fdIn}, ${fdOut}, ${opts.len}, ${flags})` });
+  if (r === -1) throw fail(lastErrno(), 'tee', opts, { call: `tee(${fdIn}, ${fdOut}, ${opts.len}, ${flags})` });
+  return Number(r);
 }
 
 /** `fcntl(fd, F_GETPIPE_SZ)` — a pipe's capacity in bytes. */

@@ -8,7 +8,7 @@
 
 import { CLONE_ARGS_SIZE, PR } from './constants.js';
 import { type SysContext } from './error.js';
-import { addressOf, check, checkBig, keepAlive, sysInt, sysPtr } from './libc.js';
+import { addressOf, fail, keepAlive, lastErrno, sysInt, sysPtr } from './libc.js';
 import { allocStruct, asBuffer, fieldBytes, setField } from './layout.js';
 import { CLONE_ARGS, UTSNAME } from './structs.js';
 import { NR } from './syscalls.js';
@@ -30,7 +30,8 @@ export function getppid(): number {
 
 /** `kill(pid, sig)` — sends a signal to a process (signal 0 only checks that it exists). */
 export function kill(pid: number, signal: number, opts?: SysContext): void {
-  check(sysInt(NR.kill, pid, signal), 'kill', opts, { pid, call: `kill(${pid}, ${signal})` });
+  const r = sysInt(NR.kill, pid, signal);
+  if (r === -1) throw fail(lastErrno(), 'kill', opts, { pid, call: `kill(${pid}, ${signal})` });
 }
 
 /** Options of tgkill. */
@@ -40,7 +41,8 @@ export interface TgkillOptions extends SysContext {
 
 /** `tgkill(tgid, tid, sig)` — sends a signal to one thread of a thread group. */
 export function tgkill(tgid: number, tid: number, opts: TgkillOptions): void {
-  check(sysInt(NR.tgkill, tgid, tid, opts.signal), 'tgkill', opts, { pid: tid, call: `tgkill(${tgid}, ${tid}, ${opts.signal})` });
+  const r = sysInt(NR.tgkill, tgid, tid, opts.signal);
+  if (r === -1) throw fail(lastErrno(), 'tgkill', opts, { pid: tid, call: `tgkill(${tgid}, ${tid}, ${opts.signal})` });
 }
 
 /** Options of the pidfd calls. */
@@ -52,7 +54,9 @@ export interface PidfdOptions extends SysContext {
 /** `pidfd_open(pid, flags)` — an fd referring to a process, immune to pid reuse. */
 export function pidfdOpen(pid: number, opts?: PidfdOptions): number {
   const flags = opts?.flags ?? 0;
-  return check(sysInt(NR.pidfd_open, pid, flags), 'pidfd_open', opts, { pid, call: `pidfd_open(${pid}, ${flags})` });
+  const r = sysInt(NR.pidfd_open, pid, flags);
+  if (r === -1) throw fail(lastErrno(), 'pidfd_open', opts, { pid, call: `pidfd_open(${pid}, ${flags})` });
+  return Number(r);
 }
 
 /**
@@ -61,13 +65,16 @@ export function pidfdOpen(pid: number, opts?: PidfdOptions): number {
  */
 export function pidfdGetfd(pidfd: number, targetFd: number, opts?: PidfdOptions): number {
   const flags = opts?.flags ?? 0;
-  return check(sysInt(NR.pidfd_getfd, pidfd, targetFd, flags), 'pidfd_getfd', opts, { call: `pidfd_getfd(${pidfd}, ${targetFd}, ${flags})` });
+  const r = sysInt(NR.pidfd_getfd, pidfd, targetFd, flags);
+  if (r === -1) throw fail(lastErrno(), 'pidfd_getfd', opts, { call: `pidfd_getfd(${pidfd}, ${targetFd}, ${flags})` });
+  return Number(r);
 }
 
 /** `pidfd_send_signal(pidfd, sig, NULL, flags)` — sends a signal to the process a pidfd refers to. */
 export function pidfdSendSignal(pidfd: number, signal: number, opts?: PidfdOptions): void {
   const flags = opts?.flags ?? 0;
-  check(sysInt(NR.pidfd_send_signal, pidfd, signal, 0, flags), 'pidfd_send_signal', opts, { call: `pidfd_send_signal(${pidfd}, ${signal}, NULL, ${flags})` });
+  const r = sysInt(NR.pidfd_send_signal, pidfd, signal, 0, flags);
+  if (r === -1) throw fail(lastErrno(), 'pidfd_send_signal', opts, { call: `pidfd_send_signal(${pidfd}, ${signal}, NULL, ${flags})` });
 }
 
 /** The fields of `struct clone_args`. Addresses are in the calling process. */
@@ -136,9 +143,10 @@ export function clone3(args: CloneArgs, opts?: Clone3Options): number {
   const size = opts?.size ?? CLONE_ARGS_SIZE.VER2;
   const r = sysPtr(NR.clone3, block, size);
   keepAlive(block);
-  return check(r, 'clone3', opts, {
+  if (r === -1) throw fail(lastErrno(), 'clone3', opts, {
     call: `clone3({flags: 0x${(args.flags ?? 0n).toString(16)}, set_tid: [${(args.setTid ?? []).join(', ')}]}, ${size})`,
   });
+  return Number(r);
 }
 
 /** Options of prctl. */
@@ -152,7 +160,8 @@ export function prctl(option: number, opts?: PrctlOptions): bigint {
   const a = opts?.args ?? [];
   if (a.length > 4) throw new RangeError(`prctl takes at most 4 arguments after the option, got ${a.length}`);
   const r = sysPtr(NR.prctl, option, a[0] ?? 0, a[1] ?? 0, a[2] ?? 0, a[3] ?? 0);
-  return checkBig(r, 'prctl', opts, { call: `prctl(${option}${a.map((x) => `, ${typeof x === 'object' ? 'buf' : x}`).join('')})` });
+  if (r === -1) throw fail(lastErrno(), 'prctl', opts, { call: `prctl(${option}${a.map((x) => `, ${typeof x === 'object' ? 'buf' : x}`).join('')})` });
+  return BigInt(r);
 }
 
 /**
@@ -176,7 +185,8 @@ export interface Utsname {
 /** `uname(buf)` — the kernel's name, release, version and machine. */
 export function uname(opts?: SysContext): Utsname {
   const buf = allocStruct(UTSNAME);
-  check(sysPtr(NR.uname, buf), 'uname', opts, { call: 'uname()' });
+  const r = sysPtr(NR.uname, buf);
+  if (r === -1) throw fail(lastErrno(), 'uname', opts, { call: 'uname()' });
   const field = (name: keyof Utsname): string => {
     const bytes = fieldBytes(asBuffer(buf), UTSNAME, name);
     const nul = bytes.indexOf(0);

@@ -9,10 +9,13 @@
 
 import { PTRACE, PTRACE_PEEKSIGINFO_SHARED } from './constants.js';
 import { type SysContext } from './error.js';
-import { addressOf, checkBig, keepAlive, sysInt, sysPtr, type SysArg } from './libc.js';
+import { addressOf, fail, keepAlive, lastErrno, type SysArg, sysInt, sysPtr } from './libc.js';
 import { allocStruct, getBig, getNum, setField } from './layout.js';
 import { decodeSiginfo, IOVEC, PTRACE_PEEKSIGINFO_ARGS, PTRACE_RSEQ_CONFIGURATION, SIGINFO, type Siginfo } from './structs.js';
 import { NR } from './syscalls.js';
+
+/** The word PEEK-style requests store into (calls are synchronous, so one is enough). */
+const word = new BigUint64Array(1);
 
 const REQUEST_NAMES = new Map<number, string>(Object.entries(PTRACE).map(([name, value]) => [value, `PTRACE_${name}`]));
 
@@ -31,12 +34,25 @@ export function ptrace(request: number, pid: number, opts?: PtraceOptions): bigi
   const data = opts?.data ?? 0;
   const r = typeof addr === 'object' || typeof data === 'object' ? sysPtr(NR.ptrace, request, pid, addr, data) : sysInt(NR.ptrace, request, pid, addr, data);
   keepAlive(addr, data);
-  return checkBig(r, 'ptrace', opts, { pid, call: () => `ptrace(${REQUEST_NAMES.get(request) ?? request}, ${pid})` });
+  if (r === -1) throw fail(lastErrno(), 'ptrace', opts, { pid, call: `ptrace(${requestName(request)}, ${pid})` });
+  return BigInt(r);
 }
 
+function requestName(request: number): string {
+  return REQUEST_NAMES.get(request) ?? String(request);
+}
+
+/** A request whose arguments are all integers and whose result is 0 (the fast path). */
 function simple(request: number, pid: number, addr: number | bigint, data: number | bigint, opts: SysContext | undefined): void {
   const r = sysInt(NR.ptrace, request, pid, addr, data);
-  if (r === -1) checkBig(r, 'ptrace', opts, { pid, call: () => `ptrace(${REQUEST_NAMES.get(request) ?? request}, ${pid}, ${addr}, ${data})` });
+  if (r === -1) throw fail(lastErrno(), 'ptrace', opts, { pid, call: `ptrace(${requestName(request)}, ${pid}, ${addr}, ${data})` });
+}
+
+/** PEEK-style requests: the kernel stores one word through `data`. */
+function peekWord(request: number, pid: number, addr: number | bigint, opts: SysContext | undefined): bigint {
+  const r = sysPtr(NR.ptrace, request, pid, addr, word);
+  if (r === -1) throw fail(lastErrno(), 'ptrace', opts, { pid, call: `ptrace(${requestName(request)}, ${pid}, 0x${addr.toString(16)})` });
+  return word[0]!;
 }
 
 /** Options of PTRACE_SEIZE. */
@@ -96,18 +112,14 @@ export function ptraceSetOptions(pid: number, options: number, opts?: SysContext
   simple(PTRACE.SETOPTIONS, pid, 0, options, opts);
 }
 
-const word = new BigUint64Array(1);
-
 /** `ptrace(PTRACE_GETEVENTMSG, pid, 0, &msg)` — the message of the last ptrace event (a new tid, an exit status, ...). */
 export function ptraceGetEventMsg(pid: number, opts?: SysContext): bigint {
-  ptrace(PTRACE.GETEVENTMSG, pid, { ...opts, data: word });
-  return word[0]!;
+  return peekWord(PTRACE.GETEVENTMSG, pid, 0, opts);
 }
 
 /** `ptrace(PTRACE_PEEKDATA, pid, addr, &word)` — reads one 8-byte word of a tracee's memory. */
 export function ptracePeekData(pid: number, addr: bigint, opts?: SysContext): bigint {
-  ptrace(PTRACE.PEEKDATA, pid, { ...opts, addr, data: word });
-  return word[0]!;
+  return peekWord(PTRACE.PEEKDATA, pid, addr, opts);
 }
 
 /** Options of POKEDATA. */
@@ -123,8 +135,7 @@ export function ptracePokeData(pid: number, addr: bigint, opts: PokeOptions): vo
 
 /** `ptrace(PTRACE_GETSIGMASK, pid, 8, &mask)` — a tracee's blocked-signal mask (bit n-1 is signal n). */
 export function ptraceGetSigmask(pid: number, opts?: SysContext): bigint {
-  ptrace(PTRACE.GETSIGMASK, pid, { ...opts, addr: 8, data: word });
-  return word[0]!;
+  return peekWord(PTRACE.GETSIGMASK, pid, 8, opts);
 }
 
 /** `ptrace(PTRACE_SETSIGMASK, pid, 8, &mask)` — sets a tracee's blocked-signal mask. */

@@ -5,7 +5,7 @@
 
 import { SCM, SO, SOL } from './constants_io.js';
 import { type SysContext } from './error.js';
-import { addressOf, check, fail, keepAlive, retryEintr, sysInt, sysPtr } from './libc.js';
+import { addressOf, fail, keepAlive, lastErrno, retryEintr, sysInt, sysPtr } from './libc.js';
 import { allocStruct, asBuffer, getNum, setField } from './layout.js';
 import { decodeSockAddr, encodeSockAddr, type SockAddr } from './sockaddr.js';
 import { align8, buildIovecs, CMSGHDR, cmsgLen, cmsgSpace, MSGHDR, SOCKADDR_STORAGE, UCRED, type IoVec } from './structs.js';
@@ -20,27 +20,32 @@ export interface SocketOptions extends SysContext {
 /** `socket(domain, type, protocol)` — creates a socket; `type` may carry `SOCK.CLOEXEC`/`SOCK.NONBLOCK`. */
 export function socket(domain: number, type: number, opts?: SocketOptions): number {
   const protocol = opts?.protocol ?? 0;
-  return check(sysInt(NR.socket, domain, type, protocol), 'socket', opts, { call: `socket(${domain}, ${type}, ${protocol})` });
+  const r = sysInt(NR.socket, domain, type, protocol);
+  if (r === -1) throw fail(lastErrno(), 'socket', opts, { call: `socket(${domain}, ${type}, ${protocol})` });
+  return Number(r);
 }
 
 /** `socketpair(domain, type, protocol, sv)` — a pair of connected sockets. */
 export function socketpair(domain: number, type: number, opts?: SocketOptions): [number, number] {
   const sv = new Int32Array(2);
   const protocol = opts?.protocol ?? 0;
-  check(sysPtr(NR.socketpair, domain, type, protocol, sv), 'socketpair', opts, { call: `socketpair(${domain}, ${type}, ${protocol})` });
+  const r = sysPtr(NR.socketpair, domain, type, protocol, sv);
+  if (r === -1) throw fail(lastErrno(), 'socketpair', opts, { call: `socketpair(${domain}, ${type}, ${protocol})` });
   return [sv[0]!, sv[1]!];
 }
 
 /** `bind(fd, addr, addrlen)` — gives a socket its local address. */
 export function bind(fd: number, addr: SockAddr, opts?: SysContext): void {
   const sa = encodeSockAddr(addr);
-  check(sysPtr(NR.bind, fd, sa, sa.length), 'bind', opts, { call: `bind(${fd}, ${describe(addr)})` });
+  const r = sysPtr(NR.bind, fd, sa, sa.length);
+  if (r === -1) throw fail(lastErrno(), 'bind', opts, { call: `bind(${fd}, ${describe(addr)})` });
 }
 
 /** `connect(fd, addr, addrlen)` — connects a socket. Not retried on EINTR (the connection goes on). */
 export function connect(fd: number, addr: SockAddr, opts?: SysContext): void {
   const sa = encodeSockAddr(addr);
-  check(sysPtr(NR.connect, fd, sa, sa.length), 'connect', opts, { call: `connect(${fd}, ${describe(addr)})` });
+  const r = sysPtr(NR.connect, fd, sa, sa.length);
+  if (r === -1) throw fail(lastErrno(), 'connect', opts, { call: `connect(${fd}, ${describe(addr)})` });
 }
 
 /** Options of listen. */
@@ -52,7 +57,8 @@ export interface ListenOptions extends SysContext {
 /** `listen(fd, backlog)` — marks a socket as accepting connections. */
 export function listen(fd: number, opts?: ListenOptions): void {
   const backlog = opts?.backlog ?? 128;
-  check(sysInt(NR.listen, fd, backlog), 'listen', opts, { call: `listen(${fd}, ${backlog})` });
+  const r = sysInt(NR.listen, fd, backlog);
+  if (r === -1) throw fail(lastErrno(), 'listen', opts, { call: `listen(${fd}, ${backlog})` });
 }
 
 /** Options of accept. */
@@ -65,7 +71,8 @@ export interface AcceptOptions extends SysContext {
 export function accept(fd: number, opts?: AcceptOptions): number {
   const flags = opts?.flags ?? 0;
   const r = retryEintr(() => sysInt(NR.accept4, fd, 0, 0, flags));
-  return check(r, 'accept4', opts, { call: `accept4(${fd}, ${flags})` });
+  if (r === -1) throw fail(lastErrno(), 'accept4', opts, { call: `accept4(${fd}, ${flags})` });
+  return Number(r);
 }
 
 /** What sendmsg sends. */
@@ -113,7 +120,8 @@ export function sendmsg(fd: number, msg: OutMessage, opts?: MsgOptions): number 
   const flags = opts?.flags ?? 0;
   const r = retryEintr(() => sysPtr(NR.sendmsg, fd, hdr, flags));
   keepAlive(data, iov, name, control);
-  return check(r, 'sendmsg', opts, { call: `sendmsg(${fd}, ${msg.fds?.length ?? 0} fds, ${flags})` });
+  if (r === -1) throw fail(lastErrno(), 'sendmsg', opts, { call: `sendmsg(${fd}, ${msg.fds?.length ?? 0} fds, ${flags})` });
+  return Number(r);
 }
 
 /** Credentials of the sending process (`SCM_CREDENTIALS`, `SO_PEERCRED`). */
@@ -179,7 +187,8 @@ export function recvmsg(fd: number, into: ArrayBufferView | readonly IoVec[], op
   const flags = opts?.flags ?? 0;
   const r = retryEintr(() => sysPtr(NR.recvmsg, fd, hdr, flags));
   keepAlive(data, iov, name, control);
-  const bytes = check(r, 'recvmsg', opts, { call: `recvmsg(${fd}, ${flags})` });
+  if (r === -1) throw fail(lastErrno(), 'recvmsg', opts, { call: `recvmsg(${fd}, ${flags})` });
+  const bytes = Number(r);
   const out: InMessage = { bytes, fds: [], flags: getNum(hdr, MSGHDR, 'msg_flags') };
   if (name !== null) out.addr = decodeSockAddr(name, getNum(hdr, MSGHDR, 'msg_namelen'));
   if (control !== null) parseControl(control.subarray(0, getNum(hdr, MSGHDR, 'msg_controllen')), out);
@@ -216,7 +225,7 @@ export interface SockOpt {
 export function setsockopt(fd: number, opt: SockOpt & { value: number | ArrayBufferView }, opts?: SysContext): void {
   const value = typeof opt.value === 'number' ? Int32Array.of(opt.value) : opt.value;
   const r = sysPtr(NR.setsockopt, fd, opt.level, opt.name, value, value.byteLength);
-  check(r, 'setsockopt', opts, { call: `setsockopt(${fd}, ${opt.level}, ${opt.name})` });
+  if (r === -1) throw fail(lastErrno(), 'setsockopt', opts, { call: `setsockopt(${fd}, ${opt.level}, ${opt.name})` });
 }
 
 /** Options of getsockopt. */
@@ -230,7 +239,7 @@ export function getsockopt(fd: number, opt: SockOpt, opts?: GetsockoptOptions): 
   const value = Buffer.alloc(opts?.size ?? 4);
   const len = Uint32Array.of(value.length);
   const r = sysPtr(NR.getsockopt, fd, opt.level, opt.name, value, len);
-  check(r, 'getsockopt', opts, { call: `getsockopt(${fd}, ${opt.level}, ${opt.name})` });
+  if (r === -1) throw fail(lastErrno(), 'getsockopt', opts, { call: `getsockopt(${fd}, ${opt.level}, ${opt.name})` });
   return value.subarray(0, len[0]);
 }
 
@@ -257,13 +266,14 @@ export function getpeername(fd: number, opts?: SysContext): SockAddr {
 function nameCall(nr: number, syscall: string, fd: number, opts: SysContext | undefined): SockAddr {
   const sa = allocStruct(SOCKADDR_STORAGE);
   const len = Uint32Array.of(sa.length);
-  if (sysPtr(nr, fd, sa, len) === -1) throw fail(syscall, opts, { call: `${syscall}(${fd})` });
+  if (sysPtr(nr, fd, sa, len) === -1) throw fail(lastErrno(), syscall, opts, { call: `${syscall}(${fd})` });
   return decodeSockAddr(sa, len[0]!);
 }
 
 /** `shutdown(fd, how)` — shuts down part of a full-duplex connection (`SHUT.*`). */
 export function shutdown(fd: number, how: number, opts?: SysContext): void {
-  check(sysInt(NR.shutdown, fd, how), 'shutdown', opts, { call: `shutdown(${fd}, ${how})` });
+  const r = sysInt(NR.shutdown, fd, how);
+  if (r === -1) throw fail(lastErrno(), 'shutdown', opts, { call: `shutdown(${fd}, ${how})` });
 }
 
 function describe(addr: SockAddr): string {

@@ -9,7 +9,7 @@
 import { CLD, PTRACE_EVENT, SIG, WAIT } from './constants.js';
 import { ERRNO } from './errno.js';
 import { SysError, type SysContext } from './error.js';
-import { check, retryEintr, sysPtr } from './libc.js';
+import { fail, lastErrno, retryEintr, sysPtr } from './libc.js';
 import { allocStruct } from './layout.js';
 import { decodeSiginfo, SIGINFO, type Siginfo } from './structs.js';
 import { NR } from './syscalls.js';
@@ -96,7 +96,8 @@ export function wait4(pid: number, opts?: WaitOptions): WaitResult | null {
   const status = new Int32Array(1);
   const once = (f: number): number => {
     const r = retryEintr(() => sysPtr(NR.wait4, pid, status, f, null));
-    return check(r, 'wait4', opts, { pid, call: `wait4(${pid}, 0x${(f >>> 0).toString(16)})` });
+    if (r === -1) throw fail(lastErrno(), 'wait4', opts, { pid, call: `wait4(${pid}, 0x${(f >>> 0).toString(16)})` });
+    return Number(r);
   };
   const got = opts?.timeoutMs === undefined ? once(flags) : poll(() => once(flags | WAIT.NOHANG), opts, 'wait4', pid, flags);
   if (got === 0) return null;
@@ -121,7 +122,7 @@ export function waitid(idtype: number, id: number, opts?: WaitOptions): WaitidRe
   const once = (f: number): number => {
     info.fill(0);
     const r = retryEintr(() => sysPtr(NR.waitid, idtype, id, info, f, null));
-    check(r, 'waitid', opts, { pid: id, call: `waitid(${idtype}, ${id}, 0x${(f >>> 0).toString(16)})` });
+    if (r === -1) throw fail(lastErrno(), 'waitid', opts, { pid: id, call: `waitid(${idtype}, ${id}, 0x${(f >>> 0).toString(16)})` });
     return decodeSiginfo(info).pid;
   };
   const got = opts?.timeoutMs === undefined ? once(flags) : poll(() => once(flags | WAIT.NOHANG), opts, 'waitid', id, flags);
