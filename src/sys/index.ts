@@ -8,7 +8,7 @@ export { ERRNO, errnoDescription, errnoName, errnoNumber } from './errno.js';
 export { NR, SYSCALL_TABLE, hostArch, syscallName, syscallNumbers, type Arch, type SyscallName } from './syscalls.js';
 export * from './constants.js';
 export * from './constants_io.js';
-export { addressOf, syscall, syscallRaw, sysconf, type SysArg } from './libc.js';
+export { addressOf, resetSyscallCounts, syscall, syscallCounts, syscallRaw, sysconf, type SysArg } from './libc.js';
 export {
   ALL_LAYOUTS,
   CLONE_ARGS,

@@ -64,14 +64,33 @@ export function fail(errno: number, syscall: string, ctx: SysContext | undefined
   return new SysError({ syscall, errno, what: ctx?.what, pid: info?.pid, path: info?.path, call: info?.call });
 }
 
+/** How many times each syscall number was called, for `bench/` ("performance is counted"). */
+const counts = new Float64Array(1024);
+
 /** Calls a syscall with integer arguments only; returns the raw result (-1 on failure, errno set). */
 export function sysInt(nr: number, a1: IntArg = 0, a2: IntArg = 0, a3: IntArg = 0, a4: IntArg = 0, a5: IntArg = 0, a6: IntArg = 0): number | bigint {
+  counts[nr & 1023]!++;
   return syscallInt(nr, a1, a2, a3, a4, a5, a6);
 }
 
 /** Calls a syscall whose arguments may be buffers; returns the raw result (-1 on failure, errno set). */
 export function sysPtr(nr: number, a1: SysArg = null, a2: SysArg = null, a3: SysArg = null, a4: SysArg = null, a5: SysArg = null, a6: SysArg = null): number | bigint {
+  counts[nr & 1023]!++;
   return syscallPtr(nr, a1, a2, a3, a4, a5, a6);
+}
+
+/** The system calls this process made through `sys` since start (or the last reset), by name. */
+export function syscallCounts(): Record<string, number> {
+  const out: Record<string, number> = {};
+  counts.forEach((n, nr) => {
+    if (n > 0) out[syscallName(nr)] = n;
+  });
+  return out;
+}
+
+/** Sets every count of {@link syscallCounts} back to zero. */
+export function resetSyscallCounts(): void {
+  counts.fill(0);
 }
 
 function callAny(nr: number, args: SysArg[]): number | bigint {

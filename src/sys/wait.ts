@@ -70,7 +70,7 @@ export function describeWaitStatus(status: WaitStatus): string {
 
 /** Options of wait4/waitid. */
 export interface WaitOptions extends SysContext {
-  /** `WAIT.*` flags; `WAIT.ALL` (`__WALL`) for wait4 and `WAIT.EXITED` for waitid when absent. */
+  /** `WAIT.*` flags; `WAIT.ALL` (`__WALL`) for wait4 and `WAIT.EXITED | WAIT.ALL` for waitid when absent. */
   flags?: number;
   /**
    * Poll instead of blocking, for at most this long; a wait that sees nothing by then throws a
@@ -117,7 +117,7 @@ export interface WaitidResult {
  * returns null when `WAIT.NOHANG` is given and nothing has changed yet. Retried on EINTR.
  */
 export function waitid(idtype: number, id: number, opts?: WaitOptions): WaitidResult | null {
-  const flags = opts?.flags ?? WAIT.EXITED;
+  const flags = opts?.flags ?? WAIT.EXITED | WAIT.ALL;
   const info = allocStruct(SIGINFO);
   const once = (f: number): number => {
     info.fill(0);

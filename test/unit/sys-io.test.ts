@@ -34,6 +34,7 @@ import {
   pwritev,
   read,
   readv,
+  resetSyscallCounts,
   S_IF,
   SEEK,
   setPipeSize,
@@ -41,6 +42,7 @@ import {
   SPLICE_F,
   statx,
   syscall,
+  syscallCounts,
   syscallRaw,
   SysError,
   tee,
@@ -108,8 +110,18 @@ describe('errno table and SysError', () => {
     expect(() => close(-1)).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'close' }));
   });
 
+  it('counts the system calls it makes', () => {
+    resetSyscallCounts();
+    const [r, w] = pipe2();
+    close(r);
+    close(w);
+    expect(syscallCounts()).toEqual({ pipe2: 1, close: 2 });
+  });
+
   it('makes raw syscalls by number, throwing or kernel style', () => {
     expect(syscall(NR.getpid)).toBe(BigInt(process.pid));
+    expect(syscall('getpid')).toBe(BigInt(process.pid));
+    expect(() => syscall('kill', process.pid, -1)).toThrow(/^kill\(\d+, -1\) failed: EINVAL/);
     expect(syscallRaw(NR.close, -1)).toBe(-BigInt(ERRNO.EBADF!));
     expect(() => syscall(NR.close, -1)).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'close' }));
     const buf = Buffer.alloc(8);
