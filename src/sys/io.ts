@@ -103,8 +103,8 @@ export function pwrite(fd: number, buf: ArrayBufferView, opts: PositionedOptions
 export function readv(fd: number, iovs: readonly IoVec[], opts?: SysContext): number {
   const iov = buildIovecs(iovs);
   const r = retryEintr(() => sysPtr(NR.readv, fd, iov, iovs.length));
-  keepAlive(iovs);
   if (r === -1) throw fail(lastErrno(), 'readv', opts, { call: `readv(${fd}, [${iovs.length} iovecs])` });
+  keepAlive(iovs);
   return Number(r);
 }
 
@@ -112,8 +112,8 @@ export function readv(fd: number, iovs: readonly IoVec[], opts?: SysContext): nu
 export function writev(fd: number, iovs: readonly IoVec[], opts?: SysContext): number {
   const iov = buildIovecs(iovs);
   const r = retryEintr(() => sysPtr(NR.writev, fd, iov, iovs.length));
-  keepAlive(iovs);
   if (r === -1) throw fail(lastErrno(), 'writev', opts, { call: `writev(${fd}, [${iovs.length} iovecs])` });
+  keepAlive(iovs);
   return Number(r);
 }
 
@@ -127,8 +127,8 @@ export function preadv(fd: number, iovs: readonly IoVec[], opts: VectoredOptions
   const iov = buildIovecs(iovs);
   // On 64-bit kernels the offset travels whole in pos_l; pos_h is ignored.
   const r = retryEintr(() => sysPtr(NR.preadv, fd, iov, iovs.length, opts.offset, 0));
-  keepAlive(iovs);
   if (r === -1) throw fail(lastErrno(), 'preadv', opts, { call: `preadv(${fd}, [${iovs.length} iovecs], ${opts.offset})` });
+  keepAlive(iovs);
   return Number(r);
 }
 
@@ -136,8 +136,8 @@ export function preadv(fd: number, iovs: readonly IoVec[], opts: VectoredOptions
 export function pwritev(fd: number, iovs: readonly IoVec[], opts: VectoredOptions): number {
   const iov = buildIovecs(iovs);
   const r = retryEintr(() => sysPtr(NR.pwritev, fd, iov, iovs.length, opts.offset, 0));
-  keepAlive(iovs);
   if (r === -1) throw fail(lastErrno(), 'pwritev', opts, { call: `pwritev(${fd}, [${iovs.length} iovecs], ${opts.offset})` });
+  keepAlive(iovs);
   return Number(r);
 }
 

@@ -153,7 +153,8 @@ export function addressOf(view: ArrayBufferView | ArrayBuffer): bigint {
 
 /**
  * Marks `values` as still in use at this point, so that buffers whose addresses were written into a
- * struct cannot be collected before the call that reads them has returned.
+ * struct cannot be collected before the call that reads them has returned. Put it after the errno
+ * check: it allocates, and nothing may run between a failed call and {@link lastErrno}.
  */
 export function keepAlive(...values: unknown[]): void {
   // A store to module state cannot be optimised away, so `values` are reachable until here.

@@ -124,13 +124,13 @@ function vmCall(nr: number, syscall: string, pid: number, xfer: VmTransfer, opts
   const remote = buildIovecs(xfer.remote);
   const flags = opts?.flags ?? 0;
   const r = sysPtr(nr, pid, local, xfer.local.length, remote, xfer.remote.length, flags);
-  keepAlive(xfer);
   if (r === -1) {
     const first = xfer.remote[0];
     const want = xfer.remote.reduce((n, v) => n + iovLength(v), 0);
     const at = first ? ` at 0x${first.addr.toString(16)}` : '';
     throw fail(lastErrno(), syscall, opts, { pid, call: `${syscall}(${pid}, ${want} bytes from ${xfer.remote.length} ranges${at})` });
   }
+  keepAlive(xfer);
   return Number(r);
 }
 

@@ -68,8 +68,8 @@ export function vmsplice(fd: number, iovs: readonly IoVec[], opts?: VmspliceOpti
   const iov = buildIovecs(iovs);
   const flags = opts?.flags ?? 0;
   const r = retryEintr(() => sysPtr(NR.vmsplice, fd, iov, iovs.length, flags));
-  keepAlive(iovs);
   if (r === -1) throw fail(lastErrno(), 'vmsplice', opts, { call: `vmsplice(${fd}, [${iovs.length} iovecs], ${flags})` });
+  keepAlive(iovs);
   return Number(r);
 }
 

@@ -142,10 +142,10 @@ export function clone3(args: CloneArgs, opts?: Clone3Options): number {
   const block = encodeCloneArgs(args);
   const size = opts?.size ?? CLONE_ARGS_SIZE.VER2;
   const r = sysPtr(NR.clone3, block, size);
-  keepAlive(block);
   if (r === -1) throw fail(lastErrno(), 'clone3', opts, {
     call: `clone3({flags: 0x${(args.flags ?? 0n).toString(16)}, set_tid: [${(args.setTid ?? []).join(', ')}]}, ${size})`,
   });
+  keepAlive(block);
   return Number(r);
 }
 

@@ -33,8 +33,8 @@ export function ptrace(request: number, pid: number, opts?: PtraceOptions): bigi
   const addr = opts?.addr ?? 0;
   const data = opts?.data ?? 0;
   const r = typeof addr === 'object' || typeof data === 'object' ? sysPtr(NR.ptrace, request, pid, addr, data) : sysInt(NR.ptrace, request, pid, addr, data);
-  keepAlive(addr, data);
   if (r === -1) throw fail(lastErrno(), 'ptrace', opts, { pid, call: `ptrace(${requestName(request)}, ${pid})` });
+  keepAlive(addr, data);
   return BigInt(r);
 }
 

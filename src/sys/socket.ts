@@ -119,8 +119,8 @@ export function sendmsg(fd: number, msg: OutMessage, opts?: MsgOptions): number 
   }
   const flags = opts?.flags ?? 0;
   const r = retryEintr(() => sysPtr(NR.sendmsg, fd, hdr, flags));
-  keepAlive(data, iov, name, control);
   if (r === -1) throw fail(lastErrno(), 'sendmsg', opts, { call: `sendmsg(${fd}, ${msg.fds?.length ?? 0} fds, ${flags})` });
+  keepAlive(data, iov, name, control);
   return Number(r);
 }
 
@@ -186,8 +186,8 @@ export function recvmsg(fd: number, into: ArrayBufferView | readonly IoVec[], op
   }
   const flags = opts?.flags ?? 0;
   const r = retryEintr(() => sysPtr(NR.recvmsg, fd, hdr, flags));
-  keepAlive(data, iov, name, control);
   if (r === -1) throw fail(lastErrno(), 'recvmsg', opts, { call: `recvmsg(${fd}, ${flags})` });
+  keepAlive(data, iov, name, control);
   const bytes = Number(r);
   const out: InMessage = { bytes, fds: [], flags: getNum(hdr, MSGHDR, 'msg_flags') };
   if (name !== null) out.addr = decodeSockAddr(name, getNum(hdr, MSGHDR, 'msg_namelen'));
