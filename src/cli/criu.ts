@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+/**
+ * criu-ts: the criu-compatible command line. Commands land here as they are built; today:
+ *
+ *   criu-ts check [--extra] [--experimental] [--all] [--feature NAME] [--json] [-v]
+ */
+import { parseArgs } from 'node:util';
+import { runCheck } from './check.js';
+
+const VERSION = '0.1.0';
+
+const USAGE = `Usage:
+  criu-ts check [--extra] [--experimental] [--all] [--feature NAME] [--json] [-v]
+  criu-ts --version
+
+Commands:
+  check          check that the kernel supports what checkpoint/restore needs
+`;
+
+function check(args: string[]): number {
+  const { values } = parseArgs({
+    args,
+    options: {
+      all: { type: 'boolean', default: false },
+      extra: { type: 'boolean', default: false },
+      experimental: { type: 'boolean', default: false },
+      feature: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      verbose: { type: 'boolean', short: 'v', default: false },
+    },
+  });
+  const result = runCheck({
+    extra: values.extra || values.all,
+    experimental: values.experimental || values.all,
+    feature: values.feature,
+    json: values.json,
+    verbose: values.verbose,
+  });
+  for (const line of result.stderr) process.stderr.write(line + '\n');
+  for (const line of result.stdout) process.stdout.write(line + '\n');
+  return result.exitCode;
+}
+
+export function main(argv: string[]): number {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'check':
+        return check(rest);
+      case '-V':
+      case '--version':
+        process.stdout.write(`Version: ${VERSION} (criu-ts)\n`);
+        return 0;
+      case '-h':
+      case '--help':
+        process.stdout.write(USAGE);
+        return 0;
+      default:
+        process.stderr.write(`${USAGE}\nError: ${command === undefined ? 'a command is needed' : `unknown command '${command}'`}\n`);
+        return 1;
+    }
+  } catch (err) {
+    if (err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`${USAGE}\nError: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+process.exitCode = main(process.argv.slice(2));
