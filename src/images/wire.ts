@@ -78,20 +78,24 @@ class Reader {
     if (this.pos + n > this.end) throw new WireError('truncated', this.pos, `${what} runs past the end of the payload`);
   }
 
-  /** A varint as a bigint (all 64 bits). */
-  varint64(): bigint {
-    let result = 0n;
-    let shift = 0n;
+  /** A varint as its low and high 32-bit halves (both unsigned), without bigint arithmetic. */
+  varintHalves(): [number, number] {
     const start = this.pos;
-    for (;;) {
+    let lo = 0;
+    let hi = 0;
+    for (let i = 0; i < 10; i++) {
       if (this.pos >= this.end) throw new WireError('truncated', start, 'varint runs past the end of the payload');
       const byte = this.buf[this.pos++]!;
-      result |= BigInt(byte & 0x7f) << shift;
-      if ((byte & 0x80) === 0) break;
-      shift += 7n;
-      if (shift >= 70n) throw new WireError('bad-payload', start, 'varint longer than 10 bytes');
+      const bits = byte & 0x7f;
+      const shift = i * 7;
+      if (shift < 28) lo |= bits << shift;
+      else if (shift === 28) {
+        lo |= bits << 28;
+        hi |= bits >>> 4;
+      } else hi |= bits << (shift - 32);
+      if ((byte & 0x80) === 0) return [lo >>> 0, hi >>> 0];
     }
-    return BigInt.asUintN(64, result);
+    throw new WireError('bad-payload', start, 'varint longer than 10 bytes');
   }
 
   /** A varint whose value must fit 32 bits unsigned (tags, lengths). */
@@ -205,8 +209,8 @@ function readScalar(
 ): PbScalar {
   switch (wireType) {
     case WireType.Varint: {
-      const raw = r.varint64();
-      return varintValue(schema, spec, field, raw, at);
+      const [lo, hi] = r.varintHalves();
+      return varintValue(schema, spec, field, lo, hi, at);
     }
     case WireType.Fixed64: {
       r.need(8, `field '${field.name}'`);
@@ -227,26 +231,28 @@ function readScalar(
   }
 }
 
-function varintValue(schema: ImageSchema, spec: MessageSpec, field: FieldSpec, raw: bigint, at: number): PbScalar {
+const u64 = (lo: number, hi: number): bigint => (hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo));
+
+function varintValue(schema: ImageSchema, spec: MessageSpec, field: FieldSpec, lo: number, hi: number, at: number): PbScalar {
   switch (field.type) {
     case 'uint64':
-      return raw;
+      return u64(lo, hi);
     case 'int64':
-      return BigInt.asIntN(64, raw);
-    case 'sint64':
+      return BigInt.asIntN(64, u64(lo, hi));
+    case 'sint64': {
+      const raw = u64(lo, hi);
       return (raw >> 1n) ^ -(raw & 1n);
-    case 'uint32':
-      return Number(BigInt.asUintN(32, raw));
-    case 'int32':
-      return Number(BigInt.asIntN(32, raw));
-    case 'sint32': {
-      const u = Number(BigInt.asUintN(32, raw));
-      return (u >>> 1) ^ -(u & 1);
     }
+    case 'uint32':
+      return lo;
+    case 'int32':
+      return lo | 0;
+    case 'sint32':
+      return (lo >>> 1) ^ -(lo & 1);
     case 'bool':
-      return raw !== 0n;
+      return lo !== 0 || hi !== 0;
     case 'enum': {
-      const value = Number(BigInt.asIntN(32, raw));
+      const value = lo | 0;
       const en = schema.enums[field.typeName!];
       if (!en || !Object.values(en.values).includes(value)) {
         throw new WireError('bad-payload', at, `${spec.name}.${field.name}: ${value} is not a value of enum ${field.typeName}`);
@@ -263,13 +269,13 @@ function varintValue(schema: ImageSchema, spec: MessageSpec, field: FieldSpec, r
 
 class Writer {
   #chunks: Uint8Array[] = [];
-  #buf = new Uint8Array(256);
+  #buf = new Uint8Array(64);
   #pos = 0;
 
   #room(n: number): void {
     if (this.#pos + n <= this.#buf.length) return;
     this.#chunks.push(this.#buf.subarray(0, this.#pos));
-    this.#buf = new Uint8Array(Math.max(256, n * 2));
+    this.#buf = new Uint8Array(Math.max(1024, n * 2));
     this.#pos = 0;
   }
 
@@ -279,7 +285,8 @@ class Writer {
   }
 
   varint(value: number | bigint): void {
-    if (typeof value === 'number' && value >= 0 && value <= 0x7fffffff) {
+    if (typeof value === 'bigint' && value >= 0n && value <= 0xffffffffn) value = Number(value);
+    if (typeof value === 'number' && value >= 0 && value <= 0xffffffff) {
       let v = value;
       this.#room(5);
       while (v > 0x7f) {
@@ -334,11 +341,16 @@ export function encodeMessage(schema: ImageSchema, typeName: string, msg: PbMess
   return w.finish();
 }
 
+const fieldNames = new WeakMap<MessageSpec, Set<string>>();
+
 function writeMessage(schema: ImageSchema, spec: MessageSpec, msg: PbMessage, w: Writer): void {
-  for (const key of Object.keys(msg)) {
-    if (msg[key] !== undefined && !spec.fields.some((f) => f.name === key)) {
-      throw new EncodeError(`${spec.name} has no field '${key}'`);
-    }
+  let names = fieldNames.get(spec);
+  if (!names) {
+    names = new Set(spec.fields.map((f) => f.name));
+    fieldNames.set(spec, names);
+  }
+  for (const key in msg) {
+    if (!names.has(key) && msg[key] !== undefined) throw new EncodeError(`${spec.name} has no field '${key}'`);
   }
   for (const field of spec.fields) {
     const value = msg[field.name];
@@ -417,10 +429,12 @@ function writeScalar(schema: ImageSchema, spec: MessageSpec, field: FieldSpec, v
       return;
     }
     case 'uint32':
-      w.varint(BigInt.asUintN(32, integer(spec, field, value)));
+      if (typeof value === 'number' && value >= 0 && value <= 0xffffffff && Number.isInteger(value)) w.varint(value);
+      else w.varint(BigInt.asUintN(32, integer(spec, field, value)));
       return;
     case 'int32':
-      w.varint(BigInt.asUintN(64, BigInt.asIntN(32, integer(spec, field, value))));
+      if (typeof value === 'number' && value >= 0 && value <= 0x7fffffff && Number.isInteger(value)) w.varint(value);
+      else w.varint(BigInt.asUintN(64, BigInt.asIntN(32, integer(spec, field, value))));
       return;
     case 'uint64':
     case 'int64':
