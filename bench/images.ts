@@ -1,6 +1,6 @@
 /**
  * Image codec and syscall-boundary figures: how fast we decode/encode CRIU images (all of
- * ../shared/conformance) and what one system call through koffi costs.
+ * test/fixtures/conformance, our copy of ../shared/conformance) and what one system call costs.
  *
  *   npm run build && node dist/bench/images.js
  */
@@ -12,7 +12,7 @@ import { IMAGE_FILES, imageFileKind } from '../src/images/image_files.js';
 import { formatPythonJson } from '../src/images/pyjson.js';
 import { getpid, resetSyscallCounts, syscallCounts } from '../src/sys/index.js';
 
-const conformance = resolve(process.argv[2] ?? join(import.meta.dirname, '..', '..', '..', 'shared', 'conformance'));
+const conformance = resolve(process.argv[2] ?? join(import.meta.dirname, '..', '..', 'test', 'fixtures', 'conformance'));
 
 function images(): Buffer[] {
   const out: Buffer[] = [];

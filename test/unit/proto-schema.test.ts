@@ -11,11 +11,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
+import { CONFORMANCE_DIR } from '../support/paths.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const PROTO_DIR = path.join(REPO, 'src/images/proto');
 const DESCRIPTOR_SCRIPT = path.join(REPO, 'test/support/debian-descriptors.py');
-const CONFORMANCE_DIR = path.resolve(REPO, '../shared/conformance');
+
 const PYTHON = '/usr/bin/python3';
 const PYCRIU_IMAGES = '/usr/lib/python3/dist-packages/pycriu/images';
 
@@ -330,7 +331,7 @@ describe.skipIf(missingTool !== null)(`our schema against Debian's CRIU 3.17 des
   });
 });
 
-describe.skipIf(!fs.existsSync(CONFORMANCE_DIR))('our schema against the JSON of CRIU 4.2 crit', () => {
+describe('our schema against the JSON of CRIU 4.2 crit', () => {
   const root = loadOurSchema();
 
   /** Checks that every key of a crit JSON object names a field of `type`, recursively. */
