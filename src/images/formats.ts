@@ -105,4 +105,8 @@ export const LAYOUTS: Partial<Record<MagicName, EntryLayout>> = {
     extra: { kind: 'blob', size: (m) => Number(m['keys_bytes'] ?? 0) + Number(m['values_bytes'] ?? 0) },
   }),
   APPARMOR: plain('apparmor_entry'),
+  // Pending signals (signal-p-PID.img per thread, signal-s-PID.img shared): crit has no handler
+  // for these, but dump and restore need them.
+  SIGNAL: plain('siginfo_entry'),
+  BINFMT_MISC: plain('binfmt_misc_entry'),
 };

@@ -168,7 +168,7 @@ class Cursor {
     if (this.pos + length > this.buf.length) {
       this.fail('IMG_TRUNCATED', `${what} of the entry at offset ${entryOffset} needs ${length} bytes, the file has ${this.buf.length - this.pos}`);
     }
-    const out = this.buf.slice(this.pos, this.pos + length);
+    const out = Uint8Array.from(this.buf.subarray(this.pos, this.pos + length)); // a plain copy, never a Buffer
     this.pos += length;
     return out;
   }

@@ -89,10 +89,21 @@ describe('image framing: bad input', () => {
     expect(refused(Buffer.concat([read('files.img'), Buffer.from([1, 0])])).code).toBe('IMG_TRUNCATED');
   });
 
-  it('refuses a kind it cannot decode', () => {
-    const err = refused(u32(IMG_COMMON_MAGIC, MAGICS.SIGNAL));
-    expect(err.code).toBe('IMG_UNKNOWN_KIND');
-    expect(err.message).toMatch(/cannot decode SIGNAL images/);
+  it('refuses a kind its schema cannot decode', () => {
+    const core = read('core-15368.img');
+    let err: ImageError | undefined;
+    try {
+      decodeImage(core, { file: 'core.img', schema: { messages: {}, enums: {} } });
+    } catch (e) {
+      err = e as ImageError;
+    }
+    expect(err?.code).toBe('IMG_UNKNOWN_KIND');
+    expect(err?.message).toBe('core.img: criu-ts cannot decode CORE images');
+  });
+
+  it('decodes pending-signal images, which crit cannot', () => {
+    const image: Image = { magic: 'SIGNAL', entries: [{ type: 'siginfo_entry', message: { siginfo: new Uint8Array(128).fill(7) } }] };
+    expect(decodeImage(encodeImage(image))).toEqual(image);
   });
 
   it('refuses to encode entries that do not fit the kind', () => {
