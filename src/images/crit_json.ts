@@ -14,6 +14,7 @@ import { messageSpec, type PbMessage, type PbScalar, type PbValue } from './wire
 import type { JsonObject, JsonValue } from './pyjson.js';
 import { decodeBase64Lines, decodeQuotedPrintable, encodeBase64Lines, encodeQuotedPrintable } from './text_codecs.js';
 import { DICT_MAPS, FLAG_MAPS, formatFlags, parseFlags } from './crit_maps.js';
+import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../sys/sockaddr.js';
 
 export interface ToJsonOptions {
   /** crit's --pretty: hex, flags, devices, addresses rendered for people. */
@@ -109,77 +110,26 @@ function enumName(schema: ImageSchema, field: FieldSpec, value: number): string 
   return entry![0];
 }
 
-// An address is kept as network-order u32 words read as little-endian numbers.
-const ntohl = (v: number) => (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0;
-const htonl = ntohl;
-
-function formatIp(words: number[]): string {
-  if (words.length === 1) {
-    const v = ntohl(words[0]!);
-    return [v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff].join('.');
-  }
-  const groups: number[] = [];
-  for (const w of words.slice(0, 4)) {
-    const v = ntohl(w);
-    groups.push(v >>> 16, v & 0xffff);
-  }
-  return compressIpv6(groups);
+// An address is kept as u32 words holding the bytes in network order (read little-endian).
+function wordsToBytes(words: number[]): Uint8Array {
+  const bytes = new Uint8Array(words.length * 4);
+  const view = new DataView(bytes.buffer);
+  words.forEach((w, i) => view.setUint32(i * 4, w >>> 0, true));
+  return bytes;
 }
 
-/** RFC 5952 text of an IPv6 address, as Python's ipaddress prints it (incl. IPv4-mapped). */
-function compressIpv6(groups: number[]): string {
-  let bestStart = -1;
-  let bestLength = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLength && j - i > 1) {
-      bestStart = i;
-      bestLength = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  const head = hex.slice(0, bestStart).join(':');
-  const tail = hex.slice(bestStart + bestLength).join(':');
-  return `${head}::${tail}`;
+function bytesToWords(bytes: Uint8Array): number[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return Array.from({ length: bytes.length / 4 }, (_, i) => view.getUint32(i * 4, true));
+}
+
+/** crit's rendering: IPv4 for one word, else IPv6 of the first four, mapped IPv4 in hex groups. */
+function formatIp(words: number[]): string {
+  return words.length === 1 ? formatIPv4(wordsToBytes(words)) : formatIPv6(wordsToBytes(words.slice(0, 4)), { dottedMapped: false });
 }
 
 function parseIp(text: string): number[] {
-  if (/^\d+\.\d+\.\d+\.\d+$/.test(text)) {
-    const parts = text.split('.').map(Number);
-    if (parts.some((p) => p > 255)) throw new SyntaxError(`bad IPv4 address '${text}'`);
-    return [htonl(((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0)];
-  }
-  let groups: number[];
-  let body = text;
-  const tailV4 = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  const v4Groups: number[] = [];
-  if (tailV4) {
-    const v = ntohl(parseIp(tailV4[2]!)[0]!);
-    v4Groups.push(v >>> 16, v & 0xffff);
-    body = tailV4[1]!.endsWith('::') ? tailV4[1]! : tailV4[1]!.slice(0, -1);
-  }
-  const halves = body.split('::');
-  if (halves.length > 2) throw new SyntaxError(`bad IPv6 address '${text}'`);
-  const parse = (s: string) => (s === '' ? [] : s.split(':').map((g) => {
-    if (!/^[0-9a-fA-F]{1,4}$/.test(g)) throw new SyntaxError(`bad IPv6 address '${text}'`);
-    return parseInt(g, 16);
-  }));
-  if (halves.length === 2) {
-    const head = parse(halves[0]!);
-    const tail = [...parse(halves[1]!), ...v4Groups];
-    groups = [...head, ...new Array(8 - head.length - tail.length).fill(0), ...tail];
-  } else {
-    groups = [...parse(halves[0]!), ...v4Groups];
-  }
-  if (groups.length !== 8) throw new SyntaxError(`bad IPv6 address '${text}'`);
-  return [0, 1, 2, 3].map((i) => htonl(((groups[2 * i]! << 16) | groups[2 * i + 1]!) >>> 0));
+  return bytesToWords(text.includes(':') ? parseIPv6(text) : parseIPv4(text));
 }
 
 function extraToJson(schema: ImageSchema, extra: ExtraData, noPayload: boolean): JsonValue {

@@ -155,11 +155,14 @@ export function parseIPv6(text: string): Buffer {
   return buf;
 }
 
-/** The RFC 5952 text of 16 address bytes (longest zero run as `::`, IPv4-mapped as `::ffff:a.b.c.d`). */
-export function formatIPv6(bytes: Uint8Array): string {
+/**
+ * The RFC 5952 text of 16 address bytes (longest zero run as `::`, IPv4-mapped as `::ffff:a.b.c.d`
+ * unless `dottedMapped` is false, which prints it in hex groups as Python's ipaddress does).
+ */
+export function formatIPv6(bytes: Uint8Array, opts?: { dottedMapped?: boolean }): string {
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, 16);
   const groups = Array.from({ length: 8 }, (_, i) => b.readUInt16BE(i * 2));
-  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
+  if ((opts?.dottedMapped ?? true) && groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
     return `::ffff:${formatIPv4(b.subarray(12, 16))}`;
   }
   let bestStart = -1;

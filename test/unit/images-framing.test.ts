@@ -140,3 +140,20 @@ describe('core images of another machine', () => {
     expect(() => checkCoreMachine(decodeImage(encodeImage(bare)), 'X86_64', 'x.img')).toThrow(/no X86_64 thread state/);
   });
 });
+
+describe('IP addresses in crit JSON', () => {
+  it('render and parse as crit does (IPv4, IPv6, IPv4-mapped in hex groups)', async () => {
+    const { imageFromJson, imageToJson } = await import('../../src/images/crit_json.js');
+    const { spawnSync } = await import('node:child_process');
+    for (const addr of ['127.0.0.1', '::1', '1:0:0:1::1', '::ffff:102:304', 'fe80::1:2', '2001:db8::']) {
+      const json = {
+        magic: 'INETSK',
+        entries: [{ id: 1, ino: 2, family: 'INET6', type: 'STREAM', proto: 'TCP', state: 'LISTEN', src_port: 1, dst_port: 0, flags: '0x0', backlog: 1, src_addr: [addr], fown: { uid: 0, euid: 0, signum: 0, pid_type: 0, pid: 0 }, opts: {} }],
+      };
+      const image = imageFromJson(json);
+      const back = imageToJson(image, { pretty: true }) as { entries: Array<{ src_addr: string[] }> };
+      const python = spawnSync('python3', ['-c', `import ipaddress,sys; print(ipaddress.ip_address(sys.argv[1]).compressed)`, addr], { encoding: 'utf8' });
+      expect(back.entries[0]!.src_addr).toEqual([python.stdout.trim()]);
+    }
+  });
+});
