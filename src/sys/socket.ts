@@ -91,6 +91,22 @@ export interface MsgOptions extends SysContext {
   flags?: number;
 }
 
+/** Points a `struct msghdr` at its address, iovecs and control buffer (each may be absent). */
+function fillMsghdr(hdr: Buffer, parts: { name: Buffer | null; iov: Buffer; iovCount: number; control: Buffer | null }): void {
+  if (parts.name !== null) {
+    setField(hdr, MSGHDR, 'msg_name', addressOf(parts.name));
+    setField(hdr, MSGHDR, 'msg_namelen', parts.name.length);
+  }
+  if (parts.iovCount > 0) {
+    setField(hdr, MSGHDR, 'msg_iov', addressOf(parts.iov));
+    setField(hdr, MSGHDR, 'msg_iovlen', parts.iovCount);
+  }
+  if (parts.control !== null) {
+    setField(hdr, MSGHDR, 'msg_control', addressOf(parts.control));
+    setField(hdr, MSGHDR, 'msg_controllen', parts.control.length);
+  }
+}
+
 /** `sendmsg(fd, msg, flags)` — sends bytes and, optionally, fds; returns the bytes sent. */
 export function sendmsg(fd: number, msg: OutMessage, opts?: MsgOptions): number {
   const data = msg.data === undefined ? [] : ArrayBuffer.isView(msg.data) ? [msg.data] : msg.data;
@@ -105,18 +121,7 @@ export function sendmsg(fd: number, msg: OutMessage, opts?: MsgOptions): number 
     setField(control, CMSGHDR, 'cmsg_type', SCM.RIGHTS);
     msg.fds.forEach((f, i) => control!.writeInt32LE(f, CMSGHDR.size + 4 * i));
   }
-  if (name !== null) {
-    setField(hdr, MSGHDR, 'msg_name', addressOf(name));
-    setField(hdr, MSGHDR, 'msg_namelen', name.length);
-  }
-  if (data.length > 0) {
-    setField(hdr, MSGHDR, 'msg_iov', addressOf(iov));
-    setField(hdr, MSGHDR, 'msg_iovlen', data.length);
-  }
-  if (control !== null) {
-    setField(hdr, MSGHDR, 'msg_control', addressOf(control));
-    setField(hdr, MSGHDR, 'msg_controllen', control.length);
-  }
+  fillMsghdr(hdr, { name, iov, iovCount: data.length, control });
   const flags = opts?.flags ?? 0;
   const r = retryEintr(() => sysPtr(NR.sendmsg, fd, hdr, flags));
   if (r === -1) throw fail(lastErrno(), 'sendmsg', opts, { call: `sendmsg(${fd}, ${msg.fds?.length ?? 0} fds, ${flags})` });
@@ -172,18 +177,7 @@ export function recvmsg(fd: number, into: ArrayBufferView | readonly IoVec[], op
   const controlLen = (opts?.wantCredentials ? cmsgSpace(UCRED.size) : 0) + (maxFds > 0 ? cmsgLen(4 * maxFds) : 0);
   const control = controlLen > 0 ? Buffer.alloc(controlLen) : null;
   const name = opts?.wantAddr ? allocStruct(SOCKADDR_STORAGE) : null;
-  if (name !== null) {
-    setField(hdr, MSGHDR, 'msg_name', addressOf(name));
-    setField(hdr, MSGHDR, 'msg_namelen', name.length);
-  }
-  if (data.length > 0) {
-    setField(hdr, MSGHDR, 'msg_iov', addressOf(iov));
-    setField(hdr, MSGHDR, 'msg_iovlen', data.length);
-  }
-  if (control !== null) {
-    setField(hdr, MSGHDR, 'msg_control', addressOf(control));
-    setField(hdr, MSGHDR, 'msg_controllen', control.length);
-  }
+  fillMsghdr(hdr, { name, iov, iovCount: data.length, control });
   const flags = opts?.flags ?? 0;
   const r = retryEintr(() => sysPtr(NR.recvmsg, fd, hdr, flags));
   if (r === -1) throw fail(lastErrno(), 'recvmsg', opts, { call: `recvmsg(${fd}, ${flags})` });

@@ -51,6 +51,7 @@ import {
   write,
   writev,
 } from '../../src/sys/index.js';
+import { withFds } from '../support/fds.js';
 
 let dir = '';
 beforeAll(() => {
@@ -60,18 +61,6 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Opens fds and closes them all at the end of the test, even when it fails. */
-function withFds<T>(body: (keep: (fd: number) => number) => T): T {
-  const fds: number[] = [];
-  try {
-    return body((fd) => {
-      fds.push(fd);
-      return fd;
-    });
-  } finally {
-    for (const fd of fds.reverse()) close(fd);
-  }
-}
 
 describe('errno table and SysError', () => {
   it('names and describes errnos', () => {

@@ -38,6 +38,7 @@ import {
   SOL,
   type SockAddr,
 } from '../../src/sys/index.js';
+import { withFds } from '../support/fds.js';
 
 let dir = '';
 beforeAll(() => {
@@ -47,17 +48,6 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function withFds<T>(body: (keep: (fd: number) => number) => T): T {
-  const fds: number[] = [];
-  try {
-    return body((fd) => {
-      fds.push(fd);
-      return fd;
-    });
-  } finally {
-    for (const fd of fds.reverse()) close(fd);
-  }
-}
 
 describe('socket addresses', () => {
   it('prints and parses IPv6 the RFC 5952 way', () => {
