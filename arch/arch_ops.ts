@@ -48,6 +48,13 @@ export type RestartFixup =
   /** The arch needs a value that is not in the regset (aarch64's `orig_x0`) and none was given. */
   | { kind: 'unknown'; nr: number; code: string };
 
+/** What {@link ArchOps.setupSyscall} sets: the number, up to six arguments, and where to run it. */
+export interface SyscallSetup {
+  nr: number;
+  args: readonly (bigint | number)[];
+  ip: bigint;
+}
+
 /** The state of a task stopped inside a syscall, as its registers show it. */
 export interface InterruptedSyscall {
   /** The syscall number (`orig_rax`). */
@@ -103,6 +110,8 @@ export interface ArchOps {
   encodeRegs(regs: Regs, out?: Uint8Array): Uint8Array;
   /** A copy of `regs` with some registers replaced (values taken modulo 2^64). */
   withRegs(regs: Regs, changes: Readonly<Record<string, bigint>>): Regs;
+  /** One register straight from an `NT_PRSTATUS` buffer (unsigned), without decoding the rest. */
+  readReg(bytes: Uint8Array, name: string): bigint;
 
   ip(regs: Regs): bigint;
   sp(regs: Regs): bigint;
@@ -118,7 +127,9 @@ export interface ArchOps {
    * {@link ArchTable.syscallTrap}). Also cancels any pending in-kernel restart (`orig_rax = -1`) so
    * that resuming from a stop inside a syscall does not restart the old one over ours.
    */
-  setupSyscall(regs: Regs, call: { nr: number; args: readonly (bigint | number)[]; ip: bigint }): Regs;
+  setupSyscall(regs: Regs, call: SyscallSetup): Regs;
+  /** {@link setupSyscall} in place on an `NT_PRSTATUS` buffer (the hot path of remote syscalls). */
+  writeSyscall(bytes: Uint8Array, call: SyscallSetup): void;
   /** The result of a syscall the task just made (signed: `-4095..-1` is `-errno`). */
   syscallResult(regs: Regs): bigint;
   /** The ip right after the trap of {@link ArchTable.syscallTrap} placed at `site`. */
@@ -175,10 +186,10 @@ export function makeArchOps(table: ArchTable): ArchOps {
     nr,
     decodeRegs(bytes) {
       if (bytes.byteLength < regsSize) throw new RangeError(`${table.arch} NT_PRSTATUS is ${regsSize} bytes, got ${bytes.byteLength}`);
-      const view = new DataView(bytes.buffer, bytes.byteOffset, regsSize);
+      const words = wordsOf(bytes, names.length);
       const out: Record<string, bigint> = {};
-      for (let i = 0; i < names.length; i++) out[names[i]!] = view.getBigUint64(i * 8, true);
-      return Object.freeze(out);
+      for (let i = 0; i < names.length; i++) out[names[i]!] = words[i]!;
+      return out;
     },
     encodeRegs(regs, out) {
       const buf = out ?? new Uint8Array(regsSize);
@@ -188,12 +199,18 @@ export function makeArchOps(table: ArchTable): ArchOps {
       return buf.subarray(0, regsSize);
     },
     withRegs(regs, changes) {
-      const out: Record<string, bigint> = { ...regs };
-      for (const [name, value] of Object.entries(changes)) {
-        if (!(name in regOffsets)) throw new RangeError(`No register ${name} in ${table.arch} registers`);
-        out[name] = BigInt.asUintN(64, value);
+      const out: Record<string, bigint> = {};
+      for (const name of names) out[name] = get(regs, name);
+      for (const name in changes) {
+        if (regOffsets[name] === undefined) throw new RangeError(`No register ${name} in ${table.arch} registers`);
+        out[name] = BigInt.asUintN(64, changes[name]!);
       }
-      return Object.freeze(out);
+      return out;
+    },
+    readReg(bytes, name) {
+      const off = regOffsets[name];
+      if (off === undefined) throw new RangeError(`No register ${name} in ${table.arch} registers`);
+      return new DataView(bytes.buffer, bytes.byteOffset, regsSize).getBigUint64(off, true);
     },
     ip: (regs) => get(regs, table.ip),
     sp: (regs) => get(regs, table.sp),
@@ -201,11 +218,18 @@ export function makeArchOps(table: ArchTable): ArchOps {
     returnValue: (regs) => signed(regs, conv.ret),
     syscallArgs: (regs) => conv.args.map((r) => get(regs, r)),
     setupSyscall(regs, call) {
+      const bytes = ops.encodeRegs(regs);
+      ops.writeSyscall(bytes, call);
+      return ops.decodeRegs(bytes);
+    },
+    writeSyscall(bytes, call) {
       if (call.args.length > 6) throw new RangeError(`A syscall takes at most 6 arguments, got ${call.args.length}`);
-      const changes: Record<string, bigint> = { [conv.nr]: BigInt(call.nr), [table.ip]: call.ip };
-      call.args.forEach((a, i) => (changes[conv.args[i]!] = BigInt(a)));
-      if (conv.origNr !== null) changes[conv.origNr] = -1n;
-      return ops.withRegs(regs, changes);
+      const view = new DataView(bytes.buffer, bytes.byteOffset, regsSize);
+      const set = (name: string, v: bigint | number) => view.setBigUint64(regOffsets[name]!, BigInt.asUintN(64, BigInt(v)), true);
+      set(conv.nr, call.nr);
+      set(table.ip, call.ip);
+      for (let i = 0; i < call.args.length; i++) set(conv.args[i]!, call.args[i]!);
+      if (conv.origNr !== null) set(conv.origNr, -1n);
     },
     syscallResult: (regs) => signed(regs, conv.ret),
     trapStopIp: (site) => site + BigInt(table.trapStopOffset),
@@ -271,4 +295,10 @@ function highestMapping(): bigint {
     if (end > highest && !line.endsWith('[vsyscall]')) highest = end;
   }
   return highest;
+}
+
+/** The 64-bit words of a little-endian buffer (a view when aligned, a copy otherwise). */
+function wordsOf(bytes: Uint8Array, n: number): BigUint64Array {
+  if (bytes.byteOffset % 8 === 0) return new BigUint64Array(bytes.buffer, bytes.byteOffset, n);
+  return new BigUint64Array(bytes.slice(0, n * 8).buffer);
 }

@@ -8,7 +8,7 @@ import { aarch64 } from './aarch64/ops.js';
 import type { ArchOps } from './arch_ops.js';
 import { x86_64 } from './x86_64/ops.js';
 
-export type { ArchOps, ArchTable, InterruptedSyscall, Regs, RestartFixup, SyscallConvention } from './arch_ops.js';
+export type { ArchOps, ArchTable, InterruptedSyscall, Regs, RestartFixup, SyscallConvention, SyscallSetup } from './arch_ops.js';
 export { RESTART_CODES } from './arch_ops.js';
 
 const ALL: Readonly<Record<Arch, ArchOps>> = Object.freeze({ x86_64, aarch64 });

@@ -125,6 +125,12 @@ describe('ArchOps on x86_64 registers (pure)', () => {
     expect(ops.syscallArgs(regs)).toEqual([1n, 2n, 3n, 4n, 0xffffffffffffffffn, 6n]);
     expect(ops.syscallResult(ops.withRegs(regs, { rax: -9n }))).toBe(-9n);
     expect(ops.trapStopIp(0x1000n)).toBe(0x1003n);
+    // The in-place form on NT_PRSTATUS bytes (the remote hot path) does the same.
+    const bytes = ops.encodeRegs(sampleRegs(ops));
+    ops.writeSyscall(bytes, { nr: 9, args: [1n, 2n, 3n, 4n, -1, 6n], ip: 0x1000n });
+    expect(ops.decodeRegs(bytes)).toEqual(regs);
+    expect(ops.readReg(bytes, 'r10')).toBe(4n);
+    expect(ops.readReg(bytes.slice(), 'orig_rax')).toBe(0xffffffffffffffffn);
   });
 
   it('recognises an interrupted syscall and fixes registers saved for an image', () => {
