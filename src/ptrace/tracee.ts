@@ -54,6 +54,7 @@ export class Tracee {
   #lastStop: WaitStatus | null = null;
   #exit: WaitStatus | null = null;
   #memory: TraceeMemory | null = null;
+  readonly #beforeDetach = new Set<() => void>();
   // NT_PRSTATUS in and out, with their iovecs built once (addresses stay valid while these live).
   readonly #regsIn = new Uint8Array(512);
   readonly #regsOut = new Uint8Array(512);
@@ -184,6 +185,7 @@ export class Tracee {
    */
   detach(signal = 0): void {
     if (this.#state === 'detached' || this.#state === 'dead') return this.#close();
+    this.#runBeforeDetach();
     try {
       ptraceDetach(this.tid, { signal, what: `detach from ${this.name}` });
       countResume();
@@ -195,6 +197,29 @@ export class Tracee {
       if (!this.#awaitDeath(1000)) throw new PtraceError('NOT_STOPPED', `Cannot detach from ${this.name}: it is not in a ptrace stop`, { tid: this.tid, pid: this.pid, cause: err });
     }
     this.#close();
+  }
+
+  /**
+   * Registers `fn` to run before this tracee is detached (a remote-syscall scope left open puts
+   * the task's registers and code back there). Returns a function that unregisters it.
+   */
+  beforeDetach(fn: () => void): () => void {
+    this.#beforeDetach.add(fn);
+    return () => this.#beforeDetach.delete(fn);
+  }
+
+  #runBeforeDetach(): void {
+    const hooks = [...this.#beforeDetach];
+    this.#beforeDetach.clear();
+    let first: unknown = null;
+    for (const fn of hooks) {
+      try {
+        fn();
+      } catch (err) {
+        first ??= err;
+      }
+    }
+    if (first !== null && this.#state !== 'dead') throw first;
   }
 
   /** Interrupts a running tracee and waits; true when it is now stopped (false when it died). */

@@ -77,6 +77,7 @@ export class RemoteSyscalls {
   #mask: bigint | null = null;
   #nrRegset: Uint8Array | null = null;
   #open = true;
+  #unhook: (() => void) | null = null;
 
   private constructor(tracee: Tracee, site: bigint, saved: Uint8Array, opts: RemoteOptions | undefined) {
     this.tracee = tracee;
@@ -101,6 +102,8 @@ export class RemoteSyscalls {
     const trap = tracee.arch.table.syscallTrap;
     if (trap.byteLength > 8) throw new RangeError(`A ${trap.byteLength}-byte trap does not fit one ptrace word`);
     const rs = new RemoteSyscalls(tracee, site, tracee.getRegsBytes().slice(), opts);
+    // A scope left open is closed before the tracee is detached (thaw), never detached dirty.
+    rs.#unhook = tracee.beforeDetach(() => rs.close());
     try {
       const nrRegset = tracee.arch.table.syscall.nrRegset;
       if (nrRegset !== null) rs.#nrRegset = tracee.getRegset(nrRegset, 4);
@@ -205,6 +208,7 @@ export class RemoteSyscalls {
   close(): void {
     if (!this.#open) return;
     this.#open = false;
+    this.#unhook?.();
     const t = this.tracee;
     if (t.state === 'dead' || t.state === 'detached') return;
     try {
