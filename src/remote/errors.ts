@@ -8,13 +8,14 @@
  * - `NO_SYSCALL_SITE`: the task has no private executable mapping to run a syscall from.
  * - `UNEXPECTED_STOP`: the task stopped somewhere else than after our trap (a fault, a wrong site).
  * - `REMOTE_CLOSED`: the RemoteSyscalls scope was already closed.
+ * - `SCOPE_OPEN`: a second scope was opened on a tracee that has one open.
  */
 
 import { CriuTsError } from '../errors.js';
 import { errnoDescription, errnoName } from '../sys/index.js';
 
 /** The stable codes of {@link RemoteError}. */
-export type RemoteErrorCode = 'NO_SYSCALL_SITE' | 'UNEXPECTED_STOP' | 'REMOTE_CLOSED';
+export type RemoteErrorCode = 'NO_SYSCALL_SITE' | 'UNEXPECTED_STOP' | 'REMOTE_CLOSED' | 'SCOPE_OPEN';
 
 /** A failure of the remote-syscall machinery (not of the syscall itself). */
 export class RemoteError extends CriuTsError {

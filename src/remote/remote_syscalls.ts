@@ -61,6 +61,9 @@ const STOP_SIGNALS = new Set<number>([SIG.STOP, SIG.TSTP, SIG.TTIN, SIG.TTOU]);
  */
 const BLOCK_MASK = ((1n << 64n) - 1n) & ~(1n << BigInt(SIG.TRAP - 1));
 
+/** Tracees with a scope open: a second scope would save the first one's trap and registers. */
+const openScopes = new WeakSet<Tracee>();
+
 /** A scope of remote syscalls in one stopped tracee. */
 export class RemoteSyscalls {
   readonly tracee: Tracee;
@@ -101,7 +104,9 @@ export class RemoteSyscalls {
     const site = opts?.site ?? findSyscallSite(tracee.pid);
     const trap = tracee.arch.table.syscallTrap;
     if (trap.byteLength > 8) throw new RangeError(`A ${trap.byteLength}-byte trap does not fit one ptrace word`);
+    if (openScopes.has(tracee)) throw new RemoteError('SCOPE_OPEN', `A remote-syscall scope is already open on ${tracee.name}`, { tid: tracee.tid });
     const rs = new RemoteSyscalls(tracee, site, tracee.getRegsBytes().slice(), opts);
+    openScopes.add(tracee);
     // A scope left open is closed before the tracee is detached (thaw), never detached dirty.
     rs.#unhook = tracee.beforeDetach(() => rs.close());
     try {
@@ -115,7 +120,7 @@ export class RemoteSyscalls {
       rs.#word = word;
       tracee.poke(site, patchWord(word, trap));
     } catch (err) {
-      rs.#closeQuietly(err);
+      rs.#closeQuietly();
       throw err;
     }
     return rs;
@@ -190,8 +195,9 @@ export class RemoteSyscalls {
       failed = true;
       throw err;
     } finally {
-      if (this.tracee.state !== 'dead') {
+      if (this.tracee.state !== 'dead' && this.#open) {
         try {
+          if (this.tracee.state === 'running') stopAgain(this.tracee, this.#timeoutMs);
           this.munmap(addr, len);
         } catch (err) {
           if (!failed) throw err;
@@ -208,6 +214,7 @@ export class RemoteSyscalls {
   close(): void {
     if (!this.#open) return;
     this.#open = false;
+    openScopes.delete(this.tracee);
     this.#unhook?.();
     const t = this.tracee;
     if (t.state === 'dead' || t.state === 'detached') return;
@@ -224,12 +231,12 @@ export class RemoteSyscalls {
     }
   }
 
-  #closeQuietly(original: unknown): void {
+  /** Closes after a failed open; the open's error is the one the caller needs. */
+  #closeQuietly(): void {
     try {
       this.close();
     } catch {
-      // `original` is the error the caller needs.
-      void original;
+      // ignored: see above
     }
   }
 

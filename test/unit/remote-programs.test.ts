@@ -138,10 +138,12 @@ describe('seccomp and scopes', () => {
     t.interrupt();
     expect(t.waitStop({ timeoutMs: 5000 })).toMatchObject({ kind: 'event', event: PTRACE_EVENT.STOP });
     const r = RemoteSyscalls.open(t);
+    expect(() => RemoteSyscalls.open(t)).toThrow(expect.objectContaining({ code: 'SCOPE_OPEN' }));
     const code = r.site;
     expect(r.getpid()).toBe(target.pid);
     t.detach();
     expect(r.isOpen).toBe(false);
+    expect(() => r.getpid()).toThrow(expect.objectContaining({ code: 'REMOTE_CLOSED' }));
     // The task runs its own code again, and its trap site holds its own bytes.
     const again = Tracee.seize(target.pid);
     again.interrupt();

@@ -148,6 +148,34 @@ describe('RemoteSyscalls', () => {
     expect(target.out()).toBe('PASS traps=1\n');
   });
 
+  it('gives up on a remote syscall that outlasts its deadline, and still puts everything back', () => {
+    const target = startProgram('busy');
+    const t = stopTask(target.pid);
+    const regs = t.getRegs();
+    const mapsBefore = mapsText(target.pid);
+    let err: unknown;
+    const started = performance.now();
+    withRemote(
+      t,
+      (r) => {
+        try {
+          r.withScratch(new Uint8Array(new BigInt64Array([5n, 0n]).buffer), (ts) => r.syscall('nanosleep', ts, 0));
+        } catch (e) {
+          err = e;
+        }
+      },
+      { timeoutMs: 200 },
+    );
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(isPtraceError(err, 'STOP_TIMEOUT')).toBe(true);
+    expect(t.state).toBe('stopped');
+    expect(t.getRegs()).toEqual(regs);
+    expect(mapsText(target.pid)).toBe(mapsBefore);
+    t.detach();
+    process.kill(target.pid, 'SIGTERM');
+    target.waitOutput(/PASS/);
+  });
+
   it('reports TASK_DIED when the task is killed during a remote syscall, and nothing else breaks', () => {
     const target = startProgram('busy');
     const t = stopTask(target.pid);
