@@ -27,6 +27,7 @@ export const CTL = Object.freeze({
   ERROR: 36, // i32, parasite: -errno that ended the run, 0 after FINI / a thread command
   SOCK_FD: 40, // i32, parasite: the control socket's fd in the task, -1 when none
   ADDR_LEN: 44, // u32, driver: bytes of ADDR used
+  PIPE_FDS: 48, // i32[2], parasite: the MEMORY pipe it holds (write end, read end), -1 when none
   MSG: 64, // 64 bytes: thread mode: the command in, its reply out
   ADDR: 128, // struct sockaddr_un (AF_UNIX, abstract name), at most ADDR_MAX bytes
   SIZE: 256,
@@ -232,6 +233,8 @@ export function writeControlBlock(out: Uint8Array, init: ControlBlockInit): void
   v.setBigUint64(CTL.ARGS, init.args, true);
   v.setBigUint64(CTL.ARGS_SIZE, BigInt(init.argsSize), true);
   v.setInt32(CTL.SOCK_FD, -1, true);
+  v.setInt32(CTL.PIPE_FDS, -1, true);
+  v.setInt32(CTL.PIPE_FDS + 4, -1, true);
   if (init.addr !== undefined) {
     if (init.addr.byteLength > ADDR_MAX) throw new RangeError(`The control socket address is ${init.addr.byteLength} bytes, at most ${ADDR_MAX}`);
     out.set(init.addr, CTL.ADDR);
@@ -245,6 +248,8 @@ export interface ControlState {
   state: number;
   error: number;
   sockFd: number;
+  /** The MEMORY pipe's ends the parasite holds, -1 when none. */
+  pipeFds: [number, number];
   /** Thread mode: the command's reply. */
   reply: Message;
 }
@@ -256,6 +261,7 @@ export function readControlBlock(buf: Uint8Array): ControlState {
     state: v.getInt32(CTL.STATE, true),
     error: v.getInt32(CTL.ERROR, true),
     sockFd: v.getInt32(CTL.SOCK_FD, true),
+    pipeFds: [v.getInt32(CTL.PIPE_FDS, true), v.getInt32(CTL.PIPE_FDS + 4, true)],
     reply: decodeMessage(buf.subarray(CTL.MSG, CTL.MSG + MSG.SIZE)),
   };
 }

@@ -45,6 +45,7 @@
 	.equ P_CTL_ERROR,          36
 	.equ P_CTL_SOCK_FD,        40
 	.equ P_CTL_ADDR_LEN,       44
+	.equ P_CTL_PIPE_FDS,       48
 	.equ P_CTL_MSG,            64
 	.equ P_CTL_ADDR,           128
 	.equ P_CTL_SIZE,           256
@@ -322,7 +323,11 @@ parasite_exit:
 	movslq	L_PIPE_R(%rbp), %rdi
 	call	close_fd
 	call	close_rfds
-	mov	P_CTL_SIGRETURN_SP(%rbx), %rsp
+	cmpl	$P_MAGIC, P_CTL_MAGIC(%rbx)
+	jne	1f                              /* not our control block: leave it alone */
+	movl	$-1, P_CTL_SOCK_FD(%rbx)
+	movq	$-1, P_CTL_PIPE_FDS(%rbx)
+1:	mov	P_CTL_SIGRETURN_SP(%rbx), %rsp
 	mov	$NR_rt_sigreturn, %eax
 	.globl	__export_parasite_sigreturn
 __export_parasite_sigreturn:
@@ -369,6 +374,7 @@ enter:
 	movl	$P_STATE_STARTED, P_CTL_STATE(%rbx)
 	movl	$0, P_CTL_ERROR(%rbx)
 	movl	$-1, P_CTL_SOCK_FD(%rbx)
+	movq	$-1, P_CTL_PIPE_FDS(%rbx)
 	xor	%eax, %eax
 1:	ret
 
@@ -820,6 +826,7 @@ h_memory:
 	call	close_fd
 	mov	L_RFDS(%rbp), %rax
 	mov	%rax, L_PIPE_W(%rbp)            /* both ends at once */
+	mov	%rax, P_CTL_PIPE_FDS(%rbx)      /* and for the driver, should we fault */
 	movl	$0, L_NFDS(%rbp)
 	jmp	2f
 1:	call	close_rfds
