@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { PROTOCOL_VERSION } from '../../parasite/protocol.js';
 import { PARASITE_X86_64 } from './parasite_blob.js';
+import { buildSigframe, sigframeSize } from './sigframe.js';
 
 /** A parasite blob, ready to copy into a task. */
 export interface ParasiteBlob {
@@ -32,3 +33,33 @@ export function parasiteX86_64(): ParasiteBlob {
   cached = Object.freeze({ arch: 'x86_64', bytes, entries: Object.freeze({ daemon: e.daemon, thread: e.thread, sigreturn: e.sigreturn }) });
   return cached;
 }
+
+/** What a sigframe is built from, on any arch (registers by their `NT_PRSTATUS` names). */
+export interface ParasiteSigframeInput {
+  regs: Readonly<Record<string, bigint>>;
+  sigmask: bigint;
+  xstate: Uint8Array;
+  address: bigint;
+}
+
+/**
+ * What the driver (`src/infect`) needs of an arch to run the parasite, besides `ArchOps`: the blob,
+ * and the sigframe its `rt_sigreturn` goes home through.
+ */
+export interface ParasiteArch {
+  blob(): ParasiteBlob;
+  /** Bytes of a frame for an extended-register set of `xstateSize` bytes. */
+  sigframeSize(xstateSize: number): number;
+  /** Builds the frame for `address` (aligned to {@link frameAlign}); `sigreturnSp` goes in the control block. */
+  buildSigframe(input: ParasiteSigframeInput): { bytes: Uint8Array; sigreturnSp: bigint };
+  /** Alignment a frame's address needs. */
+  readonly frameAlign: number;
+}
+
+/** x86_64's {@link ParasiteArch}. */
+export const X86_64_PARASITE: ParasiteArch = Object.freeze({
+  blob: parasiteX86_64,
+  sigframeSize,
+  buildSigframe: (input: ParasiteSigframeInput) => buildSigframe(input),
+  frameAlign: 64,
+});
