@@ -18,11 +18,11 @@ import {
   CMD, CTL, decodeMisc, decodeSigactions, decodeTimers, encodeFdList, encodeTimerIds, MISC, MISC_F_THREAD, MSG_F_MORE, readControlBlock,
   writeControlBlock, type Message, type MiscResult, type SigactionEntry, type TimerResult,
 } from '../../parasite/protocol.js';
-import { isPtraceError, type Tracee } from '../ptrace/index.js';
+import { isPtraceError, PtraceError, readTaskStatus, type Tracee } from '../ptrace/index.js';
 import { withRemote } from '../remote/index.js';
-import { close, errnoName, MAP, mmap, munmap, O, open, PROT, viewMemory } from '../sys/index.js';
+import { close, errnoName, isSysError, MAP, mmap, munmap, O, open, PROT, sleepSync, viewMemory } from '../sys/index.js';
 import { ControlChannel } from './channel.js';
-import { InfectError } from './errors.js';
+import { InfectError, isInfectError } from './errors.js';
 import { areaLayout, type AreaLayout } from './layout.js';
 import { MemoryPipe, type MemoryOptions, type MemoryRange, type MemoryResult } from './memory.js';
 import { followToSigreturn, frameRegs, passOn, restoreThread, saveThread, startThread, stopThread, type SavedThread } from './run.js';
@@ -112,10 +112,14 @@ export class Parasite {
       parasite.#start(blob.bytes);
       return parasite;
     } catch (err) {
-      if (parasite !== null) parasite.#abort();
-      else {
-        if (local !== 0n) munmap(local, layout.size);
-        withRemote(leader, (r) => r.munmap(address, layout.size));
+      try {
+        if (parasite !== null) parasite.#abort();
+        else {
+          if (local !== 0n) munmap(local, layout.size);
+          if (leader.state !== 'dead') withRemote(leader, (r) => r.munmap(address, layout.size));
+        }
+      } catch {
+        // the first failure is the one to report
       }
       throw err;
     }
@@ -158,13 +162,47 @@ export class Parasite {
 
   #send(m: Partial<Message> & { cmd: number }, fds?: readonly number[]): number {
     this.stats.commands++;
-    return this.#channel.send(m, fds);
+    try {
+      return this.#channel.send(m, fds);
+    } catch (err) {
+      if (isSysError(err, 'EPIPE') || isSysError(err, 'ECONNRESET')) this.#gone(err);
+      throw err;
+    }
   }
 
   #recv(cmd: number, seq: number): { msg: Message; fds: number[] } {
-    const got = this.#channel.recv(cmd, seq, this.#timeoutMs, () => this.#check());
-    this.stats.replies++;
-    return got;
+    try {
+      const got = this.#channel.recv(cmd, seq, this.#timeoutMs, () => this.#check());
+      this.stats.replies++;
+      return got;
+    } catch (err) {
+      if (isInfectError(err, 'PARASITE_GONE') || isSysError(err, 'ECONNRESET')) this.#gone(err);
+      throw err;
+    }
+  }
+
+  /**
+   * The control socket broke: says why. A task that died (or is dying: a killed process's leader
+   * is reported only once its other threads are reaped) is `TASK_DIED`, a parasite that faulted
+   * `PARASITE_FAULT`, else `PARASITE_GONE`. Looks for up to a second.
+   */
+  #gone(cause: unknown): never {
+    const t = this.leader;
+    const deadline = performance.now() + 1000;
+    while (performance.now() < deadline) {
+      if (this.#processDead()) throw new PtraceError('TASK_DIED', `Task ${t.pid} died while infected`, { tid: t.tid, pid: t.pid, cause });
+      const st = t.pollStop();
+      if (st !== null) t.cont(passOn(t, st));
+      sleepSync(2);
+    }
+    throw new InfectError('PARASITE_GONE', `The parasite in task ${t.pid} closed its control socket`, { tid: t.tid, pid: t.pid, cause });
+  }
+
+  /** True once the leader's process is gone or a zombie (its threads may still await reaping). */
+  #processDead(): boolean {
+    if (this.leader.state === 'dead') return true;
+    const s = readTaskStatus(this.leader.pid);
+    return s === null || s.state === 'Z' || s.state === 'X';
   }
 
   /** One command, one reply; a negative status throws `PARASITE_COMMAND`. */
@@ -336,8 +374,10 @@ export class Parasite {
     const L = this.layout;
     const ctl = readControlBlock(this.#area.subarray(L.ctl, L.ctl + CTL.SIZE));
     try {
-      if (t.state === 'running') stopThread(t, this.#timeoutMs);
-      restoreThread(t, this.#saved);
+      if (!this.#processDead()) {
+        if (t.state === 'running') stopThread(t, this.#timeoutMs);
+        restoreThread(t, this.#saved);
+      }
     } catch (err) {
       if (!isPtraceError(err, 'TASK_DIED')) throw err;
     } finally {
@@ -351,7 +391,7 @@ export class Parasite {
     this.#channel.close();
     this.#pipe.close();
     munmap(this.#local, this.layout.size);
-    if (this.leader.state !== 'dead') {
+    if (!this.#processDead()) {
       withRemote(this.leader, (r) => {
         for (const fd of taskFds) r.call('close', fd);
         r.munmap(this.address, this.layout.size);

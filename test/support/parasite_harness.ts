@@ -12,6 +12,7 @@ import { parasiteX86_64 } from '../../arch/x86_64/parasite.js';
 import { X86_64_REG_NAMES } from '../../arch/x86_64/ops.js';
 import { buildSigframe } from '../../arch/x86_64/sigframe.js';
 import { PROTOCOL_CONSTANTS } from '../../parasite/protocol.js';
+import { readyFacts } from './parasite_target.js';
 
 const HARNESS_SOURCE = fileURLToPath(new URL('./parasite_harness.c', import.meta.url));
 const TARGET_SOURCE = fileURLToPath(new URL('../programs/parasite_target.c', import.meta.url));
@@ -39,14 +40,7 @@ export function buildHarness(): HarnessBuild {
 }
 
 /** `k=v` tokens of a result line. */
-export function fields(line: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const tok of line.split(' ')) {
-    const eq = tok.indexOf('=');
-    if (eq > 0) out[tok.slice(0, eq)] = tok.slice(eq + 1);
-  }
-  return out;
-}
+export const fields = readyFacts;
 
 /** A running harness and its target. */
 export class Harness {

@@ -3,7 +3,7 @@
 // thread, cure, thaw; the target then verifies itself (registers incl. AVX-512, mask, pending
 // signal, sigactions, altstack, umask, fds, memory, timers) and must print PASS. Also the errors:
 // a closed fd, a bad range, a command after the cure, and the figures (stops, remote syscalls).
-import { closeSync, openSync, readFileSync, readlinkSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { areaLayout, isInfectError, Parasite } from '../../src/infect/index.js';
@@ -11,6 +11,7 @@ import { decodeSigframe } from '../../arch/x86_64/sigframe.js';
 import { MISC_ITEM, MISC_THREAD_ITEMS, PARASITE_STACK_MIN, RLIMIT_COUNT } from '../../parasite/protocol.js';
 import { freezeTree, ptraceStats, resetPtraceStats, type FrozenTree } from '../../src/ptrace/index.js';
 import { hostArch, O, open, resetSyscallCounts, syscallCounts } from '../../src/sys/index.js';
+import { readyFacts, sigset, statusField as status } from '../support/parasite_target.js';
 import { cleanupPrograms, killAllPrograms, startProgram, workDir, type Target } from '../support/programs.js';
 
 const x86 = hostArch() === 'x86_64';
@@ -18,29 +19,13 @@ let serial = 0;
 afterEach(() => killAllPrograms());
 afterAll(() => cleanupPrograms());
 
-function status(pid: number, field: string, tid = pid): string {
-  const m = new RegExp(`^${field}:\\s*(.*)$`, 'm').exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'));
-  return m![1]!.trim();
-}
 
-function sigset(hex: string): Set<number> {
-  const v = BigInt(`0x${hex}`);
-  const out = new Set<number>();
-  for (let s = 1; s <= 64; s++) if ((v >> BigInt(s - 1)) & 1n) out.add(s);
-  return out;
-}
 
 /** Starts test/programs/parasite_target.c; returns it and its READY facts. */
 function startTarget(args: string[]): { target: Target; facts: Record<string, string>; marker: string } {
   const marker = join(workDir(), `infect-marker-${++serial}`);
   const target = startProgram('parasite_target', { args: [marker, ...args] });
-  const line = target.waitOutput(/^READY (.*)$/m)[1]!;
-  const facts: Record<string, string> = {};
-  for (const kv of line.split(' ')) {
-    const eq = kv.indexOf('=');
-    facts[kv.slice(0, eq)] = kv.slice(eq + 1);
-  }
-  return { target, facts, marker };
+  return { target, facts: readyFacts(target.waitOutput(/^READY (.*)$/m)[1]!), marker };
 }
 
 function thawAndVerify(tree: FrozenTree, t: Target): void {
@@ -203,6 +188,21 @@ describe.runIf(x86)('Parasite on a live target', () => {
     expect(() => parasite.sigactions()).toThrow(expect.objectContaining({ code: 'PARASITE_CURED' }));
     parasite.cure();
     thawAndVerify(tree, target);
+  });
+
+  it('reports a target killed while infected as TASK_DIED and leaves nothing of its own behind', () => {
+    const { target } = startTarget(['--threads', '1', '--mem', '4', '--mode', 'spin']);
+    const tree = freezeTree(target.pid);
+    const parasite = Parasite.infect(tree.tracee(target.pid)!);
+    const fdsBefore = readdirSync('/proc/self/fd').length;
+    process.kill(target.pid, 'SIGKILL');
+    expect(() => parasite.sigactions()).toThrow(expect.objectContaining({ code: 'TASK_DIED' }));
+    expect(() => parasite.ping()).toThrow(expect.objectContaining({ code: 'PARASITE_CURED' }));
+    parasite.cure();
+    // Our sockets and the pipe are closed; our view of the area is gone.
+    expect(readdirSync('/proc/self/fd').length).toBeLessThan(fdsBefore);
+    expect(readFileSync('/proc/self/maps', 'utf8')).not.toMatch(/dev\/zero \(deleted\)/);
+    tree.thaw();
   });
 
   it('builds the leader frame from the leader: its mask, its registers', () => {

@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { hostArch } from '../../src/sys/index.js';
 import { REPO_ROOT } from '../support/paths.js';
+import { statusField as status } from '../support/parasite_target.js';
 import { cleanupPrograms, killAllPrograms, startProgram, waitFor, workDir } from '../support/programs.js';
 
 const DIST = join(REPO_ROOT, 'dist', 'src');
@@ -20,9 +21,6 @@ afterEach(() => {
 });
 afterAll(() => cleanupPrograms());
 
-function status(pid: number, field: string): string {
-  return new RegExp(`^${field}:\\s*(.*)$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]!.trim();
-}
 
 /** The driver: freeze, infect, thread mode in every thread, PING; then `stall` decides what it waits in. */
 function driverScript(pid: number, stall: 'idle' | 'memory', mem: bigint): string {

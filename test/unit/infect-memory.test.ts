@@ -7,19 +7,13 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Parasite } from '../../src/infect/index.js';
 import { freezeTree } from '../../src/ptrace/index.js';
 import { allocPages, hostArch, memfdCreate, MFD, O, open, processVmReadv, write } from '../../src/sys/index.js';
+import { checkPattern } from '../support/parasite_target.js';
 import { cleanupPrograms, killAllPrograms, startProgram, workDir } from '../support/programs.js';
 
 const MIB = 256;
 afterEach(() => killAllPrograms());
 afterAll(() => cleanupPrograms());
 
-/** test/programs/parasite_target.c's pattern: u32 word i. */
-function checkPattern(bytes: Buffer): void {
-  const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
-  for (let i = 0; i < words.length; i++) {
-    if (words[i] !== ((Math.imul(i, 2654435761) + 0x5eed1234) >>> 0)) throw new Error(`Pattern differs at byte ${i * 4}`);
-  }
-}
 
 function rate(bytes: number, ms: number): string {
   return `${(bytes / 1048576 / (ms / 1000)).toFixed(0)} MiB/s`;
@@ -80,7 +74,7 @@ describe.runIf(hostArch() === 'x86_64')('MEMORY', () => {
       for (let off = 0; off < len; off += chunk) write(out, buf.bytes.subarray(off, off + chunk));
       const writeMs = performance.now() - t0;
       closeSync(out);
-      checkPattern(Buffer.from(buf.bytes.buffer, buf.bytes.byteOffset, len));
+      checkPattern(buf.bytes.subarray(0, len));
       buf.unmap();
       console.log(
         `MEMORY ${MIB} MiB: parasite vmsplice -> splice into a memfd ${rate(len, memfdMs)}, to a file ${rate(len, fileMs)}, to /dev/null ${rate(len, nullMs)}; ` +

@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { decodeMisc, decodeSigactions, decodeTimers, MISC_ITEM, MISC_THREAD_ITEMS, RLIMIT_COUNT } from '../../parasite/protocol.js';
 import { hostArch } from '../../src/sys/index.js';
 import { buildHarness, fields, Harness, type HarnessBuild } from '../support/parasite_harness.js';
+import { checkPattern, sigset, statusField as status } from '../support/parasite_target.js';
 import { isDead, waitFor } from '../support/programs.js';
 
 const x86 = hostArch() === 'x86_64';
@@ -43,18 +44,7 @@ async function start(args: string[]): Promise<{ h: Harness; marker: string }> {
   return { h, marker };
 }
 
-function status(pid: number, field: string): string {
-  const m = new RegExp(`^${field}:\\s*(.*)$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (m === null) throw new Error(`No ${field} in /proc/${pid}/status`);
-  return m[1]!.trim();
-}
 
-function sigset(hex: string): Set<number> {
-  const v = BigInt(`0x${hex}`);
-  const out = new Set<number>();
-  for (let s = 1; s <= 64; s++) if ((v >> BigInt(s - 1)) & 1n) out.add(s);
-  return out;
-}
 
 /** /proc/PID/limits as {cur, max} per row, in RLIMIT order (unlimited = 2^64 - 1). */
 function limits(pid: number): { cur: bigint; max: bigint }[] {
@@ -66,14 +56,6 @@ function limits(pid: number): { cur: bigint; max: bigint }[] {
   });
 }
 
-/** The target's pattern word i (test/programs/parasite_target.c pattern_word). */
-function checkPattern(bytes: Buffer, firstWord = 0): void {
-  const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
-  for (let i = 0; i < words.length; i++) {
-    const want = (Math.imul(i + firstWord, 2654435761) + 0x5eed1234) >>> 0;
-    if (words[i] !== want) throw new Error(`Pattern differs at byte ${(i + firstWord) * 4}: ${words[i]} != ${want}`);
-  }
-}
 
 async function finishAndVerify(h: Harness, marker: string): Promise<void> {
   const fini = fields(await h.cmd('fini'));
