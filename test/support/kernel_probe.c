@@ -131,18 +131,31 @@ static void probe_ptrace(void)
 
 static void probe_clone3_set_tid(void)
 {
-	/* Find a free PID well above the last one handed out, and ask for exactly it. */
-	pid_t want = 0;
-	for (pid_t p = getpid() + 5000; p < getpid() + 6000; p++) {
-		if (kill(p, 0) && errno == ESRCH) {
-			want = p;
-			break;
-		}
+	/* Ask for a free PID (below pid_max); another test may take it first: try a few. */
+	long pid_max = 32768;
+	FILE *f = fopen("/proc/sys/kernel/pid_max", "r");
+	if (f) {
+		if (fscanf(f, "%ld", &pid_max) != 1)
+			pid_max = 32768;
+		fclose(f);
 	}
-	struct clone_args args = { .exit_signal = SIGCHLD, .set_tid = (uintptr_t)&want, .set_tid_size = 1 };
-	long pid = syscall(SYS_clone3, &args, sizeof(args));
-	if (pid == 0)
-		_exit(0);
+	long pid = -1;
+	pid_t want = 0;
+	for (int attempt = 0; attempt < 20; attempt++) {
+		want = 0;
+		for (pid_t p = 300 + (getpid() + 977 * (attempt + 1)) % (pid_max - 400); p < pid_max; p++) {
+			if (kill(p, 0) && errno == ESRCH) {
+				want = p;
+				break;
+			}
+		}
+		struct clone_args args = { .exit_signal = SIGCHLD, .set_tid = (uintptr_t)&want, .set_tid_size = 1 };
+		pid = syscall(SYS_clone3, &args, sizeof(args));
+		if (pid == 0)
+			_exit(0);
+		if (pid >= 0 || errno != EEXIST)
+			break;
+	}
 	if (pid < 0) {
 		bad("clone3_set_tid", strerror(errno));
 		return;
