@@ -3,18 +3,23 @@
  * criu-ts: the criu-compatible command line. Commands land here as they are built; today:
  *
  *   criu-ts check [--extra] [--experimental] [--all] [--feature NAME] [--json] [-v]
+ *   criu-ts dump -t PID -D DIR [-R|--leave-running] [-s|--leave-stopped] [-o LOG] [-v[N]]
  */
 import { parseArgs } from 'node:util';
+import { CriuTsError } from '../errors.js';
 import { runCheck } from './check.js';
+import { dumpCommand } from './dump.js';
 
 const VERSION = '0.1.0';
 
 const USAGE = `Usage:
   criu-ts check [--extra] [--experimental] [--all] [--feature NAME] [--json] [-v]
+  criu-ts dump -t PID -D DIR [-R|--leave-running] [-s|--leave-stopped] [-o LOG] [-v[N]]
   criu-ts --version
 
 Commands:
   check          check that the kernel supports what checkpoint/restore needs
+  dump           checkpoint the process tree rooted at PID into DIR
 `;
 
 function check(args: string[]): number {
@@ -41,12 +46,14 @@ function check(args: string[]): number {
   return result.exitCode;
 }
 
-export function main(argv: string[]): number {
+export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {
       case 'check':
         return check(rest);
+      case 'dump':
+        return await dumpCommand(rest);
       case '-V':
       case '--version':
         process.stdout.write(`Version: ${VERSION} (criu-ts)\n`);
@@ -64,8 +71,12 @@ export function main(argv: string[]): number {
       process.stderr.write(`${USAGE}\nError: ${err.message}\n`);
       return 1;
     }
+    if (err instanceof CriuTsError) {
+      process.stderr.write(`Error (${command}): ${err.message} [${err.code}]\n`);
+      return 1;
+    }
     throw err;
   }
 }
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,292 @@
+/**
+ * `criu-ts dump`: freezes the tree rooted at a task, writes its state as CRIU images, and then
+ * kills it (CRIU's default), leaves it running, or leaves it stopped.
+ *
+ * Nothing is lost on failure: every step that changes a task (infection) is undone on every
+ * path, the images are staged and land only when the whole dump succeeded (inventory last), and
+ * the tree is let go as it was.
+ */
+import { randomUUID } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { coreImageArch } from '../../arch/core_image.js';
+import { hostArchOps } from '../../arch/index.js';
+import { CriuTsError } from '../errors.js';
+import type { FdinfoEntry, PstreeEntry, StatsEntry } from '../images/generated/types.js';
+import { ImageDirWriter } from '../images/image_dir.js';
+import { imageFileName } from '../images/image_files.js';
+import { buildImage, writeEntries, writePagemap, writeSingle } from '../images/typed.js';
+import { Parasite } from '../infect/index.js';
+import { readPosixTimers, readStat, readTaskLink } from '../proc/index.js';
+import { freezeTree, type FrozenProcess, type FrozenTree } from '../ptrace/index.js';
+import { SIG, close, hostArch, kill } from '../sys/index.js';
+import { buildCore, TASK_STATE, type TaskFacts, type ThreadFacts } from './core.js';
+import { dumpFds, newFdDumpContext, type FdDumpContext } from './files/fds.js';
+import { addDirectory, addMappedFile } from './files/reg.js';
+import { FileTable } from './files/table.js';
+import { KobjIds } from './ids.js';
+import { buildMm } from './mm.js';
+import { planPages } from './pages.js';
+import { readThread, sharedPending } from './thread.js';
+import { readLoginuid, readOomScoreAdj, readRlimits } from './task_state.js';
+import { assignFileIds, collectVmas } from './vmas.js';
+import { timensEntry } from './timens.js';
+
+export type AfterDump = 'kill' | 'leave-running' | 'leave-stopped';
+
+export interface DumpOptions {
+  imagesDir: string;
+  /** What happens to the tree after a successful dump (CRIU's default: kill). */
+  after?: AfterDump;
+  log?: (message: string) => void;
+  /** Checked between steps: a dump asked to stop (SIGINT) is abandoned cleanly. */
+  interrupted?: () => boolean;
+}
+
+export interface DumpResult {
+  pids: number[];
+  stats: {
+    freezingMs: number;
+    frozenMs: number;
+    memdumpMs: number;
+    pagesScanned: number;
+    pagesWritten: number;
+    bytesWritten: number;
+  };
+}
+
+/** A dump that failed; the tree was let go as it was and no images landed. */
+export class DumpError extends CriuTsError {
+  readonly pid: number | undefined;
+
+  constructor(code: string, message: string, opts: { pid?: number; cause?: unknown } = {}) {
+    super(code, message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.pid = opts.pid;
+  }
+}
+
+interface DumpState {
+  writer: ImageDirWriter;
+  ids: KobjIds;
+  files: FileTable;
+  fds: FdDumpContext;
+  pstree: PstreeEntry[];
+  fdinfoWritten: Set<number>;
+  nextPagesId: number;
+  stats: DumpResult['stats'];
+}
+
+/** Lets signal handlers run (the dump is synchronous between these points). */
+const yieldToEvents = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Dumps the tree rooted at `rootPid` into `opts.imagesDir`. Between steps it yields to the event
+ * loop, so that a SIGINT handler can set `opts.interrupted` and the dump stops cleanly.
+ */
+export async function dumpTree(rootPid: number, opts: DumpOptions): Promise<DumpResult> {
+  const log = opts.log ?? (() => {});
+  const checkInterrupt = async () => {
+    await yieldToEvents();
+    if (opts.interrupted?.()) throw new DumpError('DUMP_INTERRUPTED', `dump of task ${rootPid} interrupted: the tree runs on as before`, { pid: rootPid });
+  };
+  const writer = ImageDirWriter.create(opts.imagesDir);
+  const started = performance.now();
+  let tree: FrozenTree;
+  try {
+    tree = freezeTree(rootPid);
+  } catch (err) {
+    writer.abort();
+    throw err;
+  }
+  const frozenAt = performance.now();
+  log(`froze ${tree.processes.length} task(s) in ${(frozenAt - started).toFixed(1)} ms`);
+  const files = new FileTable();
+  const state: DumpState = {
+    writer,
+    ids: new KobjIds(),
+    files,
+    fds: newFdDumpContext(files),
+    pstree: [],
+    fdinfoWritten: new Set(),
+    nextPagesId: 1,
+    stats: { freezingMs: frozenAt - started, frozenMs: 0, memdumpMs: 0, pagesScanned: 0, pagesWritten: 0, bytesWritten: 0 },
+  };
+  try {
+    for (const proc of tree.processes) {
+      await checkInterrupt();
+      dumpProcess(tree, proc, rootPid, state, log);
+    }
+    await checkInterrupt();
+    writeTreeImages(state, rootPid);
+    state.stats.frozenMs = performance.now() - frozenAt;
+    writeStats(state);
+    writer.commit();
+  } catch (err) {
+    writer.abort();
+    tree.thaw();
+    if (err instanceof CriuTsError) throw err;
+    throw new DumpError('DUMP_FAILED', `dump of task ${rootPid} failed: ${(err as Error).message}`, { cause: err });
+  }
+  const pids = tree.processes.map((p) => p.pid);
+  finish(tree, opts.after ?? 'kill');
+  log(`dumped ${pids.length} task(s), ${state.stats.pagesWritten} pages, frozen ${state.stats.frozenMs.toFixed(1)} ms`);
+  return { pids, stats: state.stats };
+}
+
+function finish(tree: FrozenTree, after: AfterDump): void {
+  if (after === 'kill') {
+    for (const p of tree.processes) {
+      try {
+        kill(p.pid, SIG.KILL);
+      } catch {
+        // already gone
+      }
+    }
+  }
+  if (after === 'leave-stopped') {
+    for (const p of tree.processes) kill(p.pid, SIG.STOP);
+  }
+  tree.thaw();
+}
+
+function dumpProcess(tree: FrozenTree, proc: FrozenProcess, rootPid: number, state: DumpState, log: (m: string) => void): void {
+  const pid = proc.pid;
+  if (proc.state === 'zombie') throw new DumpError('DUMP_UNSUPPORTED', `task ${pid} is a zombie: zombies are not dumped yet`, { pid });
+  const arch = hostArchOps();
+  const coreArch = coreImageArch(hostArch());
+  const stat = readStat(pid);
+  state.pstree.push({
+    pid,
+    ppid: pid === rootPid ? 0 : proc.ppid,
+    pgid: stat.pgid,
+    sid: stat.sid,
+    threads: proc.threads.map((t) => t.tid),
+  });
+  const ids = state.ids.idsOf(pid);
+
+  // Memory areas and the files behind them (exe first, as CRIU numbers them).
+  const exeId = addMappedFile(state.files, { path: readTaskLink(pid, 'exe'), stat: statSync(`/proc/${pid}/exe`, { bigint: true }), openPath: `/proc/${pid}/exe` });
+  const vmas = collectVmas(pid);
+  assignFileIds(vmas, (f) => {
+    const v = vmas.vmas[f.vmaIndex]!;
+    const openPath = `/proc/${pid}/map_files/${v.start.toString(16)}-${v.end.toString(16)}`;
+    return addMappedFile(state.files, { path: f.path, stat: f.stat, openPath });
+  });
+  const plan = planPages(pid, vmas.vmas);
+
+  // Per-thread state, read before the parasite runs (registers as the task left them).
+  const threads = proc.threads.map((t) => readThread(pid, t.tracee!, arch, coreArch));
+
+  // What only the task itself can tell, and its memory.
+  const leader = tree.tracee(pid)!;
+  const pagesId = state.nextPagesId++;
+  const timers = readPosixTimers(pid);
+  const shared = sharedPending(pid); // while the leader is stopped: ptrace needs it so
+  const memStart = performance.now();
+  const parasite = Parasite.infect(leader);
+  let taskFacts: TaskFacts;
+  try {
+    const sigactions = parasite.sigactions();
+    const { misc, timers: timerValues } = parasite.misc(timers.map((t) => t.id));
+    threads[0]!.misc = misc;
+    for (let i = 1; i < threads.length; i++) threads[i]!.misc = parasite.threadMisc(tree.tracee(threads[i]!.tid)!);
+    const fd = state.writer.openRaw(imageFileName('pages', pagesId));
+    try {
+      const moved = parasite.memory(plan.ranges, { outFd: fd });
+      if (moved.failed) {
+        throw new DumpError('DUMP_MEMORY', `task ${pid}: cannot read memory at 0x${moved.failed.address.toString(16)} (${moved.failed.code})`, { pid });
+      }
+      state.stats.bytesWritten += moved.bytes;
+    } finally {
+      close(fd);
+    }
+    taskFacts = {
+      state: proc.state === 'stopped' ? TASK_STATE.STOPPED : TASK_STATE.ALIVE,
+      exitCode: 0,
+      statFlags: stat.flags,
+      sigactions,
+      posixTimers: timers.map((t, i) => ({ proc: t, value: timerValues[i]! })),
+      rlimits: readRlimits(pid),
+      loginuid: readLoginuid(pid),
+      oomScoreAdj: readOomScoreAdj(pid),
+      sharedPending: shared,
+    };
+    for (const t of threads) {
+      t.creds.secbits = t.misc.securebits ?? 0;
+      t.registers.clearTidAddress = t.misc.tidAddress ?? 0n;
+    }
+  } finally {
+    parasite.cure();
+  }
+  state.stats.memdumpMs += performance.now() - memStart;
+  state.stats.pagesScanned += plan.scanned;
+  state.stats.pagesWritten += plan.pages;
+  log(`task ${pid}: ${vmas.vmas.length} areas, ${plan.pages} pages, ${threads.length} thread(s)`);
+
+  const fdinfo: FdinfoEntry[] = dumpFds(pid, state.fds);
+  const cwd = addDirectory(state.files, { path: readTaskLink(pid, 'cwd'), stat: statSync(`/proc/${pid}/cwd`, { bigint: true }), openPath: `/proc/${pid}/cwd` });
+  const root = addDirectory(state.files, { path: readTaskLink(pid, 'root'), stat: statSync(`/proc/${pid}/root`, { bigint: true }), openPath: `/proc/${pid}/root` });
+
+  const w = state.writer;
+  threads.forEach((t, i) => writeSingle(w, 'core', t.tid, buildCore(coreArch, t, i === 0 ? taskFacts : undefined)));
+  writeSingle(w, 'ids', pid, ids);
+  writeSingle(w, 'mm', pid, buildMm(pid, {
+    stat,
+    vmas: vmas.vmas,
+    exeFileId: exeId,
+    dumpable: threads[0]!.misc.dumpable,
+    thpDisabled: (threads[0]!.misc.thpDisable ?? 0) !== 0,
+  }));
+  writePagemap(w, pid, { head: { pages_id: pagesId }, entries: plan.entries });
+  writeSingle(w, 'fs', pid, { cwd_id: cwd, root_id: root, umask: threads[0]!.misc.umask ?? 0o22 });
+  if (!state.fdinfoWritten.has(ids.files_id)) {
+    state.fdinfoWritten.add(ids.files_id);
+    writeEntries(w, 'fdinfo', ids.files_id, fdinfo);
+  }
+}
+
+function writeTreeImages(state: DumpState, rootPid: number): void {
+  const w = state.writer;
+  writeEntries(w, 'pstree', undefined, state.pstree);
+  writeEntries(w, 'files', undefined, [...state.files.entries]);
+  if (state.fds.pipeData.length > 0) {
+    writeEntries(w, 'pipesData', undefined, state.fds.pipeData.map((p) => ({ entry: p.entry, extra: p.data })));
+  }
+  writeSingle(w, 'seccomp', undefined, {});
+  writeSingle(w, 'timens', 0, timensEntry(rootPid));
+  writeSingle(w, 'inventory', undefined, {
+    img_version: 2,
+    fdinfo_per_id: true,
+    root_ids: state.ids.dumper,
+    ns_per_id: true,
+    root_cg_set: 1,
+    lsmtype: 0, // NO_LSM
+    network_lock_method: 0,
+    plugins_entry: {},
+    dump_criu_run_id: randomUUID(),
+  });
+}
+
+function writeStats(state: DumpState): void {
+  const s = state.stats;
+  const stats: StatsEntry = {
+    dump: {
+      freezing_time: Math.round(s.freezingMs * 1000),
+      frozen_time: Math.round(s.frozenMs * 1000),
+      memdump_time: Math.round(s.memdumpMs * 1000),
+      memwrite_time: 0,
+      pages_scanned: BigInt(s.pagesScanned),
+      pages_skipped_parent: 0n,
+      pages_written: BigInt(s.pagesWritten),
+      irmap_resolve: 0,
+      pages_lazy: 0n,
+      page_pipes: 0n,
+      page_pipe_bufs: 0n,
+      shpages_scanned: 0n,
+      shpages_skipped_parent: 0n,
+      shpages_written: 0n,
+    },
+  };
+  state.writer.writeKind('stats', 'dump', buildImage('stats', [stats], 'dump'));
+}
+
+export type { ThreadFacts };

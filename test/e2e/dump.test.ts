@@ -1,0 +1,174 @@
+/**
+ * criu-ts dump end to end, on real targets: the images say what /proc says, Debian's crit reads
+ * them, the memory in pages-N.img is the task's memory, and every failure leaves the tree running
+ * as it was with no images landed.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, closeSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ImageDir } from '../../src/images/image_dir.js';
+import { readEntries, readEntriesWithExtra, readPagemap, readSingle, pagemapEntryPages } from '../../src/images/typed.js';
+import { IMAGE_FILES, imageFileKind } from '../../src/images/image_files.js';
+import { CRIU_TS } from '../support/paths.js';
+import { isDead, killAllPrograms, signalProgram, startProgram, waitFor, workDir } from '../support/programs.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'criu-ts-dump-'));
+afterAll(() => {
+  killAllPrograms();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+function criuTs(args: string[]) {
+  const res = spawnSync(process.execPath, [CRIU_TS, ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { status: res.status, stdout: res.stdout, stderr: res.stderr };
+}
+
+function tracerOf(pid: number): number {
+  return Number(/TracerPid:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+}
+
+function readMem(pid: number, addr: bigint, len: number): Buffer {
+  const fd = openSync(`/proc/${pid}/mem`, 'r');
+  try {
+    const buf = Buffer.alloc(len);
+    readSync(fd, buf, 0, len, Number(addr));
+    return buf;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+describe('criu-ts dump', () => {
+  it('writes images that match the running task (--leave-running)', () => {
+    const dataFile = join(workDir(), 'dump-data');
+    const target = startProgram('dump_target', { args: ['4', dataFile] });
+    const [, addrHex, bytesText] = target.waitOutput(/pattern ([0-9a-f]+) (\d+)/);
+    const patternAddr = BigInt('0x' + addrHex);
+    const dir = join(scratch, 'leave-running');
+    const out = criuTs(['dump', '-t', String(target.pid), '-D', dir, '-R', '-o', 'dump.log']);
+    expect(out.stderr).toBe('');
+    expect(out.status).toBe(0);
+    expect(tracerOf(target.pid)).toBe(0);
+
+    const images = ImageDir.open(dir);
+    const threads = readdirSync(`/proc/${target.pid}/task`).map(Number).sort((a, b) => a - b);
+    const [task] = readEntries(images, 'pstree');
+    expect(task).toMatchObject({ pid: target.pid, ppid: 0, pgid: target.pid, sid: target.pid, threads });
+    for (const tid of threads) expect(images.has(`core-${tid}.img`)).toBe(true);
+
+    // Every image decodes with Debian's crit 3.17 too (pages are raw).
+    for (const name of readdirSync(dir)) {
+      const kind = imageFileKind(name);
+      if (!kind || IMAGE_FILES[kind.key].magic === 'RAW') continue;
+      const res = spawnSync('crit', ['decode', '-i', join(dir, name)], { encoding: 'utf8' });
+      expect(res.status, `crit decode ${name}: ${res.stderr}`).toBe(0);
+    }
+
+    const core = readSingle(images, 'core', target.pid);
+    const sigBlk = /SigBlk:\s+([0-9a-f]+)/.exec(readFileSync(`/proc/${target.pid}/status`, 'utf8'))![1]!;
+    expect(core.tc!.blk_sigset).toBe(BigInt('0x' + sigBlk));
+    const SIGUSR1 = 10;
+    const SIGUSR2 = 12;
+    // sigactions skip SIGKILL (9) and SIGSTOP (19): SIGUSR1 (10) is the 9th entry.
+    expect(core.tc!.sigactions).toHaveLength(62);
+    expect(core.tc!.sigactions![SIGUSR1 - 2]!.sigaction).not.toBe(0n);
+    expect(core.tc!.blk_sigset & (1n << BigInt(SIGUSR2 - 1))).not.toBe(0n);
+    expect(core.tc!.comm).toBe('dump_target');
+
+    // The pattern is in pages-N.img, byte for byte as the task has it.
+    const pagemap = readPagemap(images, target.pid);
+    let offset = 0n;
+    let checked = 0;
+    const pages = readFileSync(join(dir, `pages-${pagemap.head.pages_id}.img`));
+    for (const e of pagemap.entries) {
+      const len = pagemapEntryPages(e) * 4096n;
+      if (e.vaddr <= patternAddr && e.vaddr + len > patternAddr) {
+        const start = Number(offset + (patternAddr - e.vaddr));
+        const chunk = Math.min(Number(bytesText), Number(e.vaddr + len - patternAddr));
+        expect(pages.subarray(start, start + chunk).equals(readMem(target.pid, patternAddr, chunk))).toBe(true);
+        checked += chunk;
+      }
+      offset += len;
+    }
+    expect(checked).toBe(Number(bytesText));
+    expect(BigInt(pages.length)).toBe(offset);
+
+    // Files: the pipe's data and the file's offset.
+    const [pipeData] = readEntriesWithExtra(images, 'pipesData');
+    expect(Buffer.from(pipeData!.extra as Uint8Array).toString()).toBe('dump me');
+    const files = readEntries(images, 'files');
+    expect(files.find((f) => f.reg?.name === dataFile)?.reg?.pos).toBe(42n);
+
+    // The task goes on unharmed.
+    signalProgram(target, 'SIGTERM');
+    target.waitOutput(/PASS/);
+  });
+
+  it('kills the tree after a dump by default, and the log lands in the images directory', () => {
+    const target = startProgram('dump_target', { args: ['1'] });
+    const dir = join(scratch, 'kill');
+    const out = criuTs(['dump', '-t', String(target.pid), '-D', dir, '-o', 'dump.log']);
+    expect(out.status).toBe(0);
+    waitFor(() => isDead(target.pid), `task ${target.pid} to die`);
+    expect(readFileSync(join(dir, 'dump.log'), 'utf8')).toMatch(/dump finished: 1 task/);
+    expect(existsSync(join(dir, 'inventory.img'))).toBe(true);
+  });
+
+  it('refuses an fd it cannot dump before landing anything, and the task runs on', () => {
+    const target = startProgram('sock_holder');
+    const dir = join(scratch, 'unsupported');
+    const out = criuTs(['dump', '-t', String(target.pid), '-D', dir]);
+    expect(out.status).toBe(1);
+    expect(out.stderr).toMatch(new RegExp(`task ${target.pid}, fd 3: socket socket:\\[\\d+\\].*\\[FD_UNSUPPORTED\\]`));
+    expect(isDead(target.pid)).toBe(false);
+    expect(tracerOf(target.pid)).toBe(0);
+    expect(readdirSync(dir)).toEqual([]);
+    // No parasite left mapped: its area is a shared anonymous mapping of the task.
+    expect(readFileSync(`/proc/${target.pid}/maps`, 'utf8')).not.toMatch(/ rwxs /);
+  });
+
+  it('stops cleanly on SIGINT: no images, the task runs on untouched', async () => {
+    const target = startProgram('dump_target', { args: ['256'] });
+    const dir = join(scratch, 'interrupted');
+    const child = spawn(process.execPath, [CRIU_TS, 'dump', '-t', String(target.pid), '-D', dir, '-R', '-v4'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    let sent = false;
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (!sent && /froze/.test(stderr)) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/\[DUMP_INTERRUPTED\]/);
+    expect(existsSync(join(dir, 'inventory.img'))).toBe(false);
+    expect(readdirSync(dir).filter((n) => !n.startsWith('.'))).toEqual([]);
+    expect(tracerOf(target.pid)).toBe(0);
+    signalProgram(target, 'SIGTERM');
+    target.waitOutput(/PASS/, 20_000);
+  });
+
+  it('fails cleanly when the disk is full', () => {
+    const mount = join(scratch, 'tiny');
+    spawnSync('mkdir', ['-p', mount]);
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mount]).status === 0;
+    expect(mounted).toBe(true);
+    try {
+      const target = startProgram('dump_target', { args: ['4'] });
+      const out = criuTs(['dump', '-t', String(target.pid), '-D', join(mount, 'images'), '-R']);
+      expect(out.status).toBe(1);
+      expect(out.stderr).toMatch(/ENOSPC|no space/i);
+      expect(existsSync(join(mount, 'images', 'inventory.img'))).toBe(false);
+      expect(readdirSync(join(mount, 'images'))).toEqual([]);
+      expect(tracerOf(target.pid)).toBe(0);
+      signalProgram(target, 'SIGTERM');
+      target.waitOutput(/PASS/);
+    } finally {
+      spawnSync('umount', [mount]);
+    }
+  });
+});

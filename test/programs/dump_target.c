@@ -1,0 +1,56 @@
+/*
+ * A target for the dump tests: memory with a known pattern (argv[1] MiB, default 4), two extra
+ * threads, a SIGUSR1 handler and SIGUSR2 blocked, a pipe with data (fds 3/4), a file at offset 42
+ * (fd 5, argv[2] when given). Prints "pattern <address> <bytes>" then signals ready; on SIGTERM it
+ * checks the pattern and prints PASS or FAIL.
+ */
+#include "common.h"
+#include <pthread.h>
+#include <sys/mman.h>
+
+static void on_usr1(int sig) { (void)sig; }
+static void *idle(void *arg) { (void)arg; for (;;) pause(); return NULL; }
+
+int main(int argc, char **argv)
+{
+	size_t bytes = (size_t)(argc > 1 ? atoi(argv[1]) : 4) << 20;
+	catch_term();
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_usr1;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGUSR1, &sa, NULL);
+	sigset_t block;
+	sigemptyset(&block);
+	sigaddset(&block, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &block, NULL);
+
+	uint64_t *mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	for (size_t i = 0; i < bytes / 8; i++)
+		mem[i] = 0x5eed000000000000ull ^ (i * 0x9e3779b97f4a7c15ull);
+
+	int p[2];
+	if (pipe(p) || p[0] != 3)
+		return 3;
+	write(4, "dump me", 7);
+	if (argc > 2) {
+		int f = open(argv[2], O_RDWR | O_CREAT, 0600);
+		write(f, "0123456789012345678901234567890123456789012345678901234567890123456789", 70);
+		lseek(f, 42, SEEK_SET);
+	}
+	pthread_t t;
+	pthread_create(&t, NULL, idle, NULL);
+	pthread_create(&t, NULL, idle, NULL);
+	say("pattern %lx %zu\n", (unsigned long)mem, bytes);
+	signal_ready();
+	while (!terminated)
+		pause();
+	for (size_t i = 0; i < bytes / 8; i++) {
+		if (mem[i] != (0x5eed000000000000ull ^ (i * 0x9e3779b97f4a7c15ull))) {
+			say("FAIL at %zu\n", i);
+			return 1;
+		}
+	}
+	say("PASS\n");
+	return 0;
+}
