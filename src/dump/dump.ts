@@ -251,6 +251,7 @@ function writeTreeImages(state: DumpState, rootPid: number): void {
   if (state.fds.pipeData.length > 0) {
     writeEntries(w, 'pipesData', undefined, state.fds.pipeData.map((p) => ({ entry: p.entry, extra: p.data })));
   }
+  for (const [key, entries] of state.fds.extra) writeEntries(w, key, undefined, entries as never);
   writeSingle(w, 'seccomp', undefined, {});
   writeSingle(w, 'timens', 0, timensEntry(rootPid));
   writeSingle(w, 'inventory', undefined, {

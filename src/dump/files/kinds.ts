@@ -1,0 +1,20 @@
+/**
+ * The registry of fd kinds, in the order they are tried (first match wins). A kind lives in a
+ * module of its own; add it here. Anything no kind takes is refused with FD_UNSUPPORTED.
+ */
+import { EVENTFD_KIND, PIPE_KIND, REG_KIND } from './basic_kinds.js';
+import { unsupportedKind, type FdKindHandler } from './kind.js';
+import { SOCKET_KINDS } from './socket.js';
+
+const S_IFMT = 0o170000n;
+
+export const FD_KINDS: readonly FdKindHandler[] = [
+  PIPE_KIND,
+  EVENTFD_KIND,
+  ...SOCKET_KINDS,
+  unsupportedKind('REG', (link) => link.endsWith(' (deleted)'), (link) => `the file ${link} was deleted (ghost files are not dumped yet)`),
+  unsupportedKind('MEMFD', (link) => link.startsWith('/memfd:'), (link) => `memfd ${link} is not supported yet`),
+  unsupportedKind('FIFO', (link, stat) => link.startsWith('/') && (stat.mode & S_IFMT) === 0o010000n, (link) => `fifo ${link} is not supported yet`),
+  unsupportedKind('TTY', (link, stat) => (stat.mode & S_IFMT) === 0o020000n && /^\/dev\/(pts\/|tty|console|ptmx)/.test(link), (link) => `terminal ${link} needs --shell-job (not supported yet)`),
+  REG_KIND,
+];
