@@ -136,3 +136,11 @@ export function buildCore(arch: CoreImageArch, thread: ThreadFacts, task?: TaskF
   core.thread_core = threadCore(thread, task !== undefined);
   return core;
 }
+
+/** The core of a zombie: its exit status and little else (it has no memory, files or threads). */
+export function zombieCore(mtype: number, stat: { exitCode: number; flags: number; comm: string }): CoreEntry {
+  return {
+    mtype,
+    tc: { task_state: TASK_STATE.ZOMBIE, exit_code: stat.exitCode, personality: 0, flags: stat.flags, blk_sigset: 0n, comm: stat.comm },
+  };
+}

@@ -19,7 +19,7 @@ import { Parasite } from '../infect/index.js';
 import { readPosixTimers, readStat, readTaskLink } from '../proc/index.js';
 import { freezeTree, type FrozenProcess, type FrozenTree } from '../ptrace/index.js';
 import { SIG, close, hostArch, kill } from '../sys/index.js';
-import { buildCore, TASK_STATE, type TaskFacts, type ThreadFacts } from './core.js';
+import { buildCore, zombieCore, TASK_STATE, type TaskFacts, type ThreadFacts } from './core.js';
 import { dumpFds, newFdDumpContext, type FdDumpContext } from './files/fds.js';
 import { addDirectory, addMappedFile } from './files/reg.js';
 import { FileTable } from './files/table.js';
@@ -27,6 +27,7 @@ import { KobjIds } from './ids.js';
 import { buildMm } from './mm.js';
 import { planPages } from './pages.js';
 import { readThread, sharedPending } from './thread.js';
+import { dumpShmem, type ShmemDumpState } from './shmem.js';
 import { readLoginuid, readOomScoreAdj, readRlimits } from './task_state.js';
 import { assignFileIds, collectVmas } from './vmas.js';
 import { timensEntry } from './timens.js';
@@ -72,6 +73,7 @@ interface DumpState {
   pstree: PstreeEntry[];
   fdinfoWritten: Set<number>;
   nextPagesId: number;
+  shmem: ShmemDumpState;
   stats: DumpResult['stats'];
 }
 
@@ -108,6 +110,7 @@ export async function dumpTree(rootPid: number, opts: DumpOptions): Promise<Dump
     pstree: [],
     fdinfoWritten: new Set(),
     nextPagesId: 1,
+    shmem: { done: new Set(), nextPagesId: () => state.nextPagesId++, pagesWritten: 0 },
     stats: { freezingMs: frozenAt - started, frozenMs: 0, memdumpMs: 0, pagesScanned: 0, pagesWritten: 0, bytesWritten: 0 },
   };
   try {
@@ -150,7 +153,6 @@ function finish(tree: FrozenTree, after: AfterDump): void {
 
 function dumpProcess(tree: FrozenTree, proc: FrozenProcess, rootPid: number, state: DumpState, log: (m: string) => void): void {
   const pid = proc.pid;
-  if (proc.state === 'zombie') throw new DumpError('DUMP_UNSUPPORTED', `task ${pid} is a zombie: zombies are not dumped yet`, { pid });
   const arch = hostArchOps();
   const coreArch = coreImageArch(hostArch());
   const stat = readStat(pid);
@@ -159,8 +161,15 @@ function dumpProcess(tree: FrozenTree, proc: FrozenProcess, rootPid: number, sta
     ppid: pid === rootPid ? 0 : proc.ppid,
     pgid: stat.pgid,
     sid: stat.sid,
-    threads: proc.threads.map((t) => t.tid),
+    threads: proc.state === 'zombie' ? [pid] : proc.threads.map((t) => t.tid),
   });
+  if (proc.state === 'zombie') {
+    if (pid === rootPid) throw new DumpError('DUMP_UNSUPPORTED', `task ${pid} is a zombie: a tree cannot be dumped from a zombie`, { pid });
+    // A zombie is only its exit status: a core with the task part alone, as CRIU writes it.
+    writeSingle(state.writer, 'core', pid, zombieCore(coreArch.mtype, stat));
+    log(`task ${pid}: zombie, exit code ${stat.exitCode}`);
+    return;
+  }
   const ids = state.ids.idsOf(pid);
 
   // Memory areas and the files behind them (exe first, as CRIU numbers them).
@@ -172,6 +181,9 @@ function dumpProcess(tree: FrozenTree, proc: FrozenProcess, rootPid: number, sta
     return addMappedFile(state.files, { path: f.path, stat: f.stat, openPath });
   });
   const plan = planPages(pid, vmas.vmas);
+  for (const { shmid, pagemap } of dumpShmem(pid, vmas.vmas, state.writer, state.shmem)) {
+    writePagemap(state.writer, shmid, pagemap, 'shmemPagemap');
+  }
 
   // Per-thread state, read before the parasite runs (registers as the task left them).
   const threads = proc.threads.map((t) => readThread(pid, t.tracee!, arch, coreArch));
@@ -284,7 +296,7 @@ function writeStats(state: DumpState): void {
       page_pipe_bufs: 0n,
       shpages_scanned: 0n,
       shpages_skipped_parent: 0n,
-      shpages_written: 0n,
+      shpages_written: BigInt(state.shmem.pagesWritten),
     },
   };
   state.writer.writeKind('stats', 'dump', buildImage('stats', [stats], 'dump'));

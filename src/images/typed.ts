@@ -130,9 +130,9 @@ export function writeSingle<K extends TypedKey>(writer: ImageDirWriter, key: K, 
   writeEntries(writer, key, arg, [entry]);
 }
 
-/** Stages a pagemap image. */
-export function writePagemap(writer: ImageDirWriter, pid: number, pagemap: Pagemap): void {
-  writer.writeKind('pagemap', pid, {
+/** Stages a pagemap image: a task's (`pagemap-PID.img`) or a shared segment's (`pagemap-shmem-ID.img`). */
+export function writePagemap(writer: ImageDirWriter, id: number | bigint, pagemap: Pagemap, key: 'pagemap' | 'shmemPagemap' = 'pagemap'): void {
+  writer.writeKind(key, id, {
     magic: 'PAGEMAP',
     entries: [
       { type: 'pagemap_head', message: pagemap.head as unknown as PbMessage },

@@ -172,3 +172,55 @@ describe('criu-ts dump', () => {
     }
   });
 });
+
+describe('criu-ts dump: shared memory and zombies', () => {
+  it('dumps a shared anonymous segment once, with only its populated pages, and a zombie as its exit status', () => {
+    const target = startProgram('shm_zombie');
+    const [, , childText, zombieText] = target.waitOutput(/shm ([0-9a-f]+) child (\d+) zombie (\d+)/);
+    const child = Number(childText);
+    const zombie = Number(zombieText);
+    const dir = join(scratch, 'shm-zombie');
+    const out = criuTs(['dump', '-t', String(target.pid), '-D', dir, '-R']);
+    expect(out.stderr).toBe('');
+    expect(out.status).toBe(0);
+    const images = ImageDir.open(dir);
+    const tree = readEntries(images, 'pstree');
+    expect(tree.map((t) => t.pid).sort()).toEqual([target.pid, child, zombie].sort());
+    expect(tree.find((t) => t.pid === zombie)).toMatchObject({ ppid: target.pid, threads: [zombie] });
+    const zcore = readSingle(images, 'core', zombie);
+    expect(zcore.tc).toMatchObject({ task_state: 6, comm: 'shm_zombie' });
+    expect(zcore.thread_info).toBeUndefined();
+
+    // One segment, in both tasks' VMAs with the same shmid, dumped once.
+    const shm = readSingle(images, 'mm', target.pid).vmas!.filter((v) => v.status & (1 << 8));
+    expect(shm).toHaveLength(1);
+    expect(readSingle(images, 'mm', child).vmas!.filter((v) => v.status & (1 << 8)).map((v) => v.shmid)).toEqual([shm[0]!.shmid]);
+    const shmemMaps = readdirSync(dir).filter((n) => n.startsWith('pagemap-shmem-'));
+    expect(shmemMaps).toEqual([`pagemap-shmem-${shm[0]!.shmid}.img`]);
+    const [head, ...runs] = images.read(shmemMaps[0]!).entries.map((e) => e.message as Record<string, bigint | number>);
+    expect(runs.map((r) => [r['vaddr'], r['nr_pages']])).toEqual([[0n, 100n], [200n * 4096n, 10n]]);
+    const pages = readFileSync(join(dir, `pages-${head!['pages_id']}.img`));
+    expect(pages.length).toBe(110 * 4096);
+    expect(pages[0]).toBe(1);
+    expect(pages[99 * 4096]).toBe(100);
+    expect(pages[100 * 4096]).toBe(0xc0);
+    expect(pages[109 * 4096 + 4095]).toBe(0xc9);
+
+    signalProgram(target, 'SIGTERM');
+    target.waitOutput(/PASS/);
+  });
+});
+
+describe('criu-ts dump --leave-stopped', () => {
+  it('leaves every task of the tree stopped, and SIGCONT lets it go on', () => {
+    const target = startProgram('dump_target', { args: ['1'] });
+    const dir = join(scratch, 'leave-stopped');
+    const out = criuTs(['dump', '-t', String(target.pid), '-D', dir, '--leave-stopped']);
+    expect(out.status).toBe(0);
+    waitFor(() => /State:\s+T/.test(readFileSync(`/proc/${target.pid}/status`, 'utf8')), `task ${target.pid} to be stopped`);
+    expect(tracerOf(target.pid)).toBe(0);
+    process.kill(target.pid, 'SIGCONT');
+    signalProgram(target, 'SIGTERM');
+    target.waitOutput(/PASS/);
+  });
+});
