@@ -1,9 +1,10 @@
 /**
- * `criu-ts dump -t PID -D DIR [-R|--leave-running] [-s|--leave-stopped] [-o LOG] [-v[N]]`:
+ * `criu-ts dump -t PID -D DIR [-R|--leave-running] [-s|--leave-stopped] [-o LOG] [-v[N]]
+ *  [--timeout SECONDS] [--pidfile FILE]`:
  * CRIU's dump command. The log goes into the images directory (like CRIU's -o); SIGINT, SIGTERM
  * and SIGHUP stop the dump cleanly (the tree runs on, no images land).
  */
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CriuTsError } from '../errors.js';
@@ -22,6 +23,8 @@ export async function dumpCommand(args: string[]): Promise<number> {
       'shell-job': { type: 'boolean', short: 'j', default: false },
       'tcp-established': { type: 'boolean', default: false },
       'ext-unix-sk': { type: 'boolean', default: false },
+      pidfile: { type: 'string' },
+      timeout: { type: 'string' },
     },
     allowNegative: false,
   });
@@ -32,6 +35,8 @@ export async function dumpCommand(args: string[]): Promise<number> {
   for (const flag of ['shell-job', 'tcp-established', 'ext-unix-sk'] as const) {
     if (values[flag]) throw new CriuTsError('USAGE', `--${flag} is not supported yet`);
   }
+  const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
+  if (timeout !== undefined && !(timeout > 0)) throw new CriuTsError('USAGE', `--timeout takes a number of seconds, not '${values.timeout}'`);
   const after: AfterDump = values['leave-running'] ? 'leave-running' : values['leave-stopped'] ? 'leave-stopped' : 'kill';
   mkdirSync(dir, { recursive: true });
   const logFile = values['log-file'] === undefined ? undefined : isAbsolute(values['log-file']) ? values['log-file'] : join(dir, values['log-file']);
@@ -49,7 +54,14 @@ export async function dumpCommand(args: string[]): Promise<number> {
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const s of signals) process.on(s, onSignal);
   try {
-    const result = await dumpTree(pid, { imagesDir: dir, after, log, interrupted: () => stop !== undefined });
+    const result = await dumpTree(pid, {
+      imagesDir: dir,
+      after,
+      log,
+      interrupted: () => stop !== undefined,
+      ...(timeout === undefined ? {} : { freezeTimeoutMs: timeout * 1000 }),
+    });
+    if (values.pidfile !== undefined) writeFileSync(values.pidfile, `${pid}\n`);
     log(`dump finished: ${result.pids.length} task(s), ${result.stats.pagesWritten} pages`);
     return 0;
   } catch (err) {

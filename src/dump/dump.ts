@@ -41,6 +41,8 @@ export interface DumpOptions {
   log?: (message: string) => void;
   /** Checked between steps: a dump asked to stop (SIGINT) is abandoned cleanly. */
   interrupted?: () => boolean;
+  /** How long the tree may take to freeze (CRIU's --timeout), in ms. */
+  freezeTimeoutMs?: number;
 }
 
 export interface DumpResult {
@@ -94,7 +96,7 @@ export async function dumpTree(rootPid: number, opts: DumpOptions): Promise<Dump
   const started = performance.now();
   let tree: FrozenTree;
   try {
-    tree = freezeTree(rootPid);
+    tree = freezeTree(rootPid, opts.freezeTimeoutMs === undefined ? {} : { timeoutMs: opts.freezeTimeoutMs });
   } catch (err) {
     writer.abort();
     throw err;

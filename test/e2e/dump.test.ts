@@ -110,9 +110,19 @@ describe('criu-ts dump', () => {
   it('kills the tree after a dump by default, and the log lands in the images directory', () => {
     const target = startProgram('dump_target', { args: ['1'] });
     const dir = join(scratch, 'kill');
-    const out = criuTs(['dump', '-t', String(target.pid), '-D', dir, '-o', 'dump.log']);
+    const pidfile = join(scratch, 'kill.pid');
+    const out = criuTs(['dump', '-t', String(target.pid), '-D', dir, '-o', 'dump.log', '--timeout', '5', '--pidfile', pidfile]);
     expect(out.status).toBe(0);
+    expect(readFileSync(pidfile, 'utf8')).toBe(`${target.pid}\n`);
     waitFor(() => isDead(target.pid), `task ${target.pid} to die`);
+    // stats-dump counts exactly the pages the pages files hold.
+    const images = ImageDir.open(dir);
+    const stats = images.readKind('stats', 'dump').entries[0]!.message as { dump: { pages_written: bigint; pages_scanned: bigint } };
+    const pagemap = readPagemap(images, target.pid);
+    const listed = pagemap.entries.reduce((n, e) => n + pagemapEntryPages(e), 0n);
+    expect(stats.dump.pages_written).toBe(listed);
+    expect(BigInt(readFileSync(join(dir, `pages-${pagemap.head.pages_id}.img`)).length)).toBe(listed * 4096n);
+    expect(stats.dump.pages_scanned).toBeGreaterThanOrEqual(listed);
     expect(readFileSync(join(dir, 'dump.log'), 'utf8')).toMatch(/dump finished: 1 task/);
     expect(existsSync(join(dir, 'inventory.img'))).toBe(true);
   });
