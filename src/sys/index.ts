@@ -61,6 +61,8 @@ export {
   type Stat,
 } from './io.js';
 export { getPipeSize, pipe2, setPipeSize, splice, tee, vmsplice } from './pipe.js';
+export { KERNEL_NCCS, TTY_IOCTL, ttyGetInt, ttyGetTermios, ttyGetWinsize, type KernelTermios, type Winsize } from './tty.js';
+export { MAX_HANDLE_SZ, nameToHandleAt, openByHandleAt, type FileHandle } from './handle.js';
 export {
   decodeSockAddr,
   encodeSockAddr,
