@@ -3,6 +3,7 @@ export { ProcError, listProcDir, procPath, readProcBytes, readProcLink, readProc
 export { parseMapsLine, readMaps, readSmaps, type MapsEntry, type SmapsEntry } from './maps.js';
 export { readStat, readStatus, type ProcStat, type ProcStatus } from './status.js';
 export { fdinfoFields, listFds, readFdInfo, readFdLink, type FdInfo } from './fdinfo.js';
+export { epollTargets, inotifyWatches, signalfdMask, timerfdState, type EpollTarget, type FdinfoSource, type InotifyWatch, type TimerfdState } from './fdinfo_kinds.js';
 export { readMountInfo, type MountInfo } from './mountinfo.js';
 export { PAGEMAP, PagemapReader, pageRuns } from './pagemap.js';
 export {

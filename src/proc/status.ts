@@ -96,7 +96,10 @@ export interface ProcStat {
   ppid: number;
   pgid: number;
   sid: number;
+  /** The controlling terminal (`new_encode_dev`, which is glibc's `makedev` for small numbers), 0 for none. */
   ttyNr: number;
+  /** The foreground process group of the controlling terminal, -1 for none. */
+  tpgid: number;
   flags: number;
   nice: number;
   numThreads: number;
@@ -127,7 +130,7 @@ export function readStat(pid: number, tid?: number): ProcStat {
   const n = (i: number) => Number(f[i]);
   const b = (i: number) => BigInt(f[i]!);
   return {
-    pid: n(1), comm: f[2]!, state: f[3]!, ppid: n(4), pgid: n(5), sid: n(6), ttyNr: n(7), flags: n(9),
+    pid: n(1), comm: f[2]!, state: f[3]!, ppid: n(4), pgid: n(5), sid: n(6), ttyNr: n(7), tpgid: n(8), flags: n(9),
     nice: n(19), numThreads: n(20), startTime: b(22), startCode: b(26), endCode: b(27), startStack: b(28),
     startData: b(45), endData: b(46), startBrk: b(47), argStart: b(48), argEnd: b(49), envStart: b(50),
     envEnd: b(51), exitCode: n(52),
