@@ -26,27 +26,35 @@ export function dumpShmem(pid: number, vmas: readonly VmaEntry[], writer: ImageD
   const out: Array<{ shmid: bigint; pagemap: Pagemap }> = [];
   for (const vma of vmas) {
     if (!(vma.status & VMA.ANON_SHARED) || (vma.status & VMA.AREA_SYSVIPC) || state.done.has(vma.shmid)) continue;
-    state.done.add(vma.shmid);
     const segment = open(`/proc/${pid}/map_files/${vma.start.toString(16)}-${vma.end.toString(16)}`, {
       flags: O.RDONLY | O.CLOEXEC,
       what: `open shared memory ${vma.shmid} of task ${pid}`,
     });
     try {
-      const pagesId = state.nextPagesId();
-      const fd = writer.openRaw(imageFileName('pages', pagesId));
-      try {
-        const entries = copyPopulated(segment, fd);
-        state.pagesWritten += entries.reduce((n, e) => n + Number(e.nr_pages ?? 0n), 0);
-        const pagemap: Pagemap = { head: { pages_id: pagesId }, entries };
-        out.push({ shmid: vma.shmid, pagemap });
-      } finally {
-        close(fd);
-      }
+      out.push({ shmid: vma.shmid, pagemap: dumpShmemSegment(segment, vma.shmid, writer, state) });
     } finally {
       close(segment);
     }
   }
   return out;
+}
+
+/**
+ * Dumps one segment, open at `segment` (a map_files entry, or a memfd), as `shmid`: its populated
+ * pages go to a pages image of their own; returns the pagemap to write as pagemap-shmem-SHMID.img.
+ * Marks the segment done.
+ */
+export function dumpShmemSegment(segment: number, shmid: bigint, writer: ImageDirWriter, state: ShmemDumpState): Pagemap {
+  state.done.add(shmid);
+  const pagesId = state.nextPagesId();
+  const fd = writer.openRaw(imageFileName('pages', pagesId));
+  try {
+    const entries = copyPopulated(segment, fd);
+    state.pagesWritten += entries.reduce((n, e) => n + Number(e.nr_pages ?? 0n), 0);
+    return { head: { pages_id: pagesId }, entries };
+  } finally {
+    close(fd);
+  }
 }
 
 /** Splices every populated page run of `segment` to `outFd`; returns the runs (vaddr = offset). */

@@ -10,14 +10,19 @@ import { FdTypes } from '../../images/generated/types.js';
 import { listFds, readFdInfo, readFdLink, type FdInfo } from '../../proc/index.js';
 import { O, close, pidfdGetfd, pidfdOpen, syscall } from '../../sys/index.js';
 import { readFown } from './fown.js';
-import { FdDumpError, type FdDumpContext } from './kind.js';
+import { FdDumpError, type FdDumpContext, type FdDumpOptions } from './kind.js';
 import { FD_KINDS } from './kinds.js';
 import type { FileTable } from './table.js';
 
-export { FdDumpError, type FdDumpContext } from './kind.js';
+export { FdDumpError, type FdDumpContext, type FdDumpOptions } from './kind.js';
 
-export function newFdDumpContext(files: FileTable): FdDumpContext {
-  return { files, pipeData: [], pipesPeeked: new Set(), seen: new Map(), extra: new Map() };
+export function newFdDumpContext(files: FileTable, options: FdDumpOptions = {}): FdDumpContext {
+  return { files, pipeData: [], pipesPeeked: new Set(), seen: new Map(), extra: new Map(), options, checks: [] };
+}
+
+/** Runs the checks that need every task's fds (see FdDumpContext.checks); call once all are dumped. */
+export function finishFds(ctx: FdDumpContext): void {
+  for (const check of ctx.checks.splice(0)) check();
 }
 
 const KCMP_FILE = 0;

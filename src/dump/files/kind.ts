@@ -9,9 +9,19 @@ import type { FdInfo } from '../../proc/index.js';
 import type { PipeData } from './pipe.js';
 import type { FileKind, FileTable } from './table.js';
 import type { TypedKey, buildImage } from '../../images/typed.js';
+import type { ImageDirWriter } from '../../images/image_dir.js';
+import type { ShmemDumpState } from '../shmem.js';
+
+/**
+ * Why an fd could not be dumped: FD_UNSUPPORTED (a kind or shape criu-ts does not dump),
+ * FD_GONE (it vanished under us), FD_FAILED (reading it failed), FD_TARGET_MISSING (an epoll
+ * target or a watched inode that cannot be found), FD_TOO_BIG (over a limit such as the ghost
+ * limit), FD_SHELL_JOB (a terminal whose other end is outside the tree, without --shell-job).
+ */
+export type FdDumpErrorCode = 'FD_UNSUPPORTED' | 'FD_GONE' | 'FD_FAILED' | 'FD_TARGET_MISSING' | 'FD_TOO_BIG' | 'FD_SHELL_JOB';
 
 export class FdDumpError extends CriuTsError {
-  constructor(code: 'FD_UNSUPPORTED' | 'FD_GONE' | 'FD_FAILED', pid: number, fd: number, what: string) {
+  constructor(code: FdDumpErrorCode, pid: number, fd: number, what: string) {
     super(code, `task ${pid}, fd ${fd}: ${what}`);
   }
 }
@@ -29,6 +39,31 @@ export interface FdDumpContext {
    * socket data, 'eventpollTfd'), entries in order; written once the whole tree is dumped.
    */
   extra: Map<TypedKey, Array<Parameters<typeof buildImage>[1][number]>>;
+  options: FdDumpOptions;
+  /**
+   * Checks that need every task's fds (a pty slave's master is in the tree, ...), added by kinds
+   * as they go and run by finishFds() once the whole tree is dumped.
+   */
+  checks: Array<() => void>;
+}
+
+/** What the fd dump is told by its caller. */
+export interface FdDumpOptions {
+  /** `--shell-job`: one terminal whose other end is outside the tree (the shell's) is allowed. */
+  shellJob?: boolean;
+  /** The largest ghost file (deleted but open) carried, in allocated bytes (CRIU's `--ghost-limit`). */
+  ghostLimit?: bigint;
+  /**
+   * Where kinds write images of their own as they go (ghost-file-N.img, memfd pages); the kinds
+   * that need it refuse their fds without it.
+   */
+  writer?: ImageDirWriter;
+  /** The shared-memory segments dumped so far and the pages-N.img counter (memfd contents). */
+  shmem?: ShmemDumpState;
+  /** `--ext-unix-sk`: a Unix datagram socket may keep a named peer outside the tree. */
+  extUnixSk?: boolean;
+  /** The id the dump gives the dumper's network namespace (ids-PID.img); sockets carry it. */
+  netNsId?: number;
 }
 
 /** Everything known of one fd when its kind handles it. */
