@@ -53,13 +53,14 @@ function dumpOneFd(pid: number, pidfd: number, fd: number, ctx: FdDumpContext): 
   const handler = FD_KINDS.find((k) => k.matches(link, stat));
   if (!handler) throw new FdDumpError('FD_UNSUPPORTED', pid, fd, `${link} is not supported yet`);
   const cloexec = (info.flags & O.CLOEXEC) !== 0 ? 1 : 0;
-  const type = FdTypes[handler.kind];
+  // The fdinfo type is the type of the entry the fd names (a kind may write several: sockets).
+  const typeOf = (id: number): number => ctx.files.get(id)?.type ?? FdTypes[handler.kind];
 
   // One entry per open file description: another fd (here or in another task) may share it.
   const key = `${stat.dev}:${stat.ino}`;
   const candidates = ctx.seen.get(key) ?? [];
   for (const other of candidates) {
-    if (syscall('kcmp', other.pid, pid, KCMP_FILE, other.fd, fd) === 0n) return { id: other.id, flags: cloexec, type, fd };
+    if (syscall('kcmp', other.pid, pid, KCMP_FILE, other.fd, fd) === 0n) return { id: other.id, flags: cloexec, type: typeOf(other.id), fd };
   }
 
   const local = pidfdGetfd(pidfd, fd, { what: `take a copy of fd ${fd} of task ${pid}` });
@@ -74,5 +75,5 @@ function dumpOneFd(pid: number, pidfd: number, fd: number, ctx: FdDumpContext): 
   }
   candidates.push({ pid, fd, id });
   ctx.seen.set(key, candidates);
-  return { id, flags: cloexec, type, fd };
+  return { id, flags: cloexec, type: typeOf(id), fd };
 }
