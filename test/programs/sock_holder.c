@@ -1,12 +1,12 @@
-/* Holds a unix socketpair at fds 3 and 4, for tests of fd kinds the dump refuses. */
+/* Holds a netlink socket (NETLINK_ROUTE) at fd 3, a kind of socket the dump refuses. */
 #include "common.h"
+#include <linux/netlink.h>
 #include <sys/socket.h>
 
 int main(void)
 {
 	catch_term();
-	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) || sv[0] != 3)
+	if (socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE) != 3)
 		return 3;
 	signal_ready();
 	while (!terminated)

@@ -1,0 +1,185 @@
+/**
+ * IPv4 and IPv6 sockets that need no TCP repair (files.img INETSK, inet_sk_entry as CRIU writes
+ * it): UDP and UDP-Lite sockets, bound or connected, and TCP sockets that listen or were never
+ * connected. State, addresses and queue lengths come from sock_diag (sockets in no table — an
+ * unbound UDP socket, a closed TCP one — from the socket itself), options from getsockopt.
+ *
+ * A TCP connection (established, or on its way in or out) is refused: its state and queues can
+ * only be taken in repair mode, under the network lock. As in CRIU, the datagrams waiting in a UDP
+ * socket's receive queue are not kept.
+ */
+import type { InetSkEntry } from '../../images/generated/types.js';
+import { NET, TCP_STATE } from '../../net/constants.js';
+import { inetSockets, type InetSocketDiag } from '../../net/sock_diag.js';
+import {
+  AF, IPPROTO, MSG, SO, SOCK, SOL, formatIPv4, formatIPv6, getpeername, getsockname, getsockopt, getsockoptInt, isSysError, parseIPv4, parseIPv6, recvmsg,
+  type SockAddr,
+} from '../../sys/index.js';
+import { FdDumpError, type FdDumpContext, type FdFacts } from './kind.js';
+import { dumpIpOpts, dumpTcpOpts } from './inet_opts.js';
+import { dumpSocketOpts } from './sk_opts.js';
+
+/** The TCP states CRIU asks sock_diag for (a closed socket is in no table anyway). */
+const TCP_LISTED = [
+  TCP_STATE.LISTEN, TCP_STATE.ESTABLISHED, TCP_STATE.FIN_WAIT1, TCP_STATE.FIN_WAIT2, TCP_STATE.CLOSE_WAIT, TCP_STATE.LAST_ACK, TCP_STATE.CLOSING, TCP_STATE.SYN_SENT,
+].reduce((mask, s) => mask | (1 << s), 0);
+
+const STATE_NAMES = Object.fromEntries(Object.entries(TCP_STATE).map(([k, v]) => [v, k])) as Record<number, string>;
+
+/** What the dump needs of an inet socket, from sock_diag or from the socket itself. */
+interface InetFacts {
+  state: number;
+  srcPort: number;
+  dstPort: number;
+  src: Buffer;
+  dst: Buffer;
+  rqueue: number;
+  wqueue: number;
+  shutdown: number;
+  /** Listed by sock_diag (only those carry the namespace id, as in CRIU). */
+  listed: boolean;
+}
+
+/** sock_diag listings of one dump, by family and protocol. */
+const listings = new WeakMap<FdDumpContext, Map<string, Map<number, InetSocketDiag>>>();
+
+function listed(ctx: FdDumpContext, family: number, protocol: number): Map<number, InetSocketDiag> {
+  let byKey = listings.get(ctx);
+  if (byKey === undefined) listings.set(ctx, (byKey = new Map()));
+  const key = `${family}/${protocol}`;
+  let sockets = byKey.get(key);
+  if (sockets === undefined) {
+    try {
+      sockets = inetSockets(family, protocol, protocol === IPPROTO.TCP ? { states: TCP_LISTED } : undefined);
+    } catch (err) {
+      if (!isSysError(err, 'ENOENT')) throw err;
+      sockets = new Map(); // no diag module for this protocol (UDP-Lite): no socket is listed
+    }
+    byKey.set(key, sockets);
+  }
+  return sockets;
+}
+
+/** Dumps the IPv4 or IPv6 (`family`) socket of `f`; returns its file id. */
+export function dumpInetSocket(f: FdFacts, ctx: FdDumpContext, opts: { family: number; nsId: number }): number {
+  const { family, nsId } = opts;
+  const fam = family === AF.INET6 ? 'IPv6' : 'IPv4';
+  const type = getsockoptInt(f.local, { level: SOL.SOCKET, name: SO.TYPE });
+  const proto = getsockoptInt(f.local, { level: SOL.SOCKET, name: SO.PROTOCOL });
+  const refuse = (what: string): never => {
+    throw new FdDumpError('FD_UNSUPPORTED', f.pid, f.fd, what);
+  };
+  if (type !== SOCK.STREAM && type !== SOCK.DGRAM) refuse(`${fam} socket ${f.link} of type ${type} (raw) is not supported yet`);
+  const udp = proto === IPPROTO.UDP || proto === NET.IPPROTO_UDPLITE;
+  if (!udp && proto !== IPPROTO.TCP) refuse(`${fam} socket ${f.link} of protocol ${proto} (ICMP "ping" and others) is not supported yet`);
+
+  const ino = Number(f.stat.ino);
+  const diag = listed(ctx, family, proto).get(ino);
+  const sk = diag === undefined ? unlisted(f, family, proto) : fromDiag(diag);
+  const where = `${endpoint(family, sk.src, sk.srcPort)}`;
+  if (udp) {
+    if (getsockoptInt(f.local, { level: NET.SOL_UDP, name: NET.UDP_CORK }) !== 0) refuse(`UDP socket ${f.link} on ${where} is corked (a datagram is being built)`);
+  } else if (sk.state === TCP_STATE.LISTEN) {
+    if (sk.rqueue !== 0) refuse(`TCP listener ${f.link} on ${where} has ${sk.rqueue} connection(s) not accepted yet, which would be lost`);
+  } else if (sk.state !== TCP_STATE.CLOSE) {
+    refuse(
+      `TCP connection ${f.link} ${where} -> ${endpoint(family, sk.dst, sk.dstPort)} is ${STATE_NAMES[sk.state] ?? sk.state}: ` +
+        'dumping it needs TCP repair mode and the network lock (--tcp-established, not supported yet)',
+    );
+  }
+
+  const words = family === AF.INET6 ? 4 : 1;
+  const entry: Omit<InetSkEntry, 'id'> = {
+    ino,
+    family,
+    type,
+    proto,
+    state: sk.state,
+    src_port: sk.srcPort,
+    dst_port: sk.dstPort,
+    flags: f.flags,
+    backlog: sk.wqueue,
+    src_addr: addressWords(sk.src, words),
+    dst_addr: addressWords(sk.dst, words),
+    fown: f.fown,
+    opts: dumpSocketOpts(f.local, family),
+  };
+  if (family === AF.INET6) {
+    entry.v6only = getsockoptInt(f.local, { level: SOL.IPV6, name: NET.IPV6_V6ONLY }) !== 0;
+  }
+  entry.ip_opts = dumpIpOpts(f.local, family);
+  if (family === AF.INET6 && sk.srcPort !== 0 && isLinkLocal(sk.src)) {
+    // A link-local address is bound with its interface: restore needs the name.
+    const dev = getsockopt(f.local, { level: SOL.SOCKET, name: SO.BINDTODEVICE }, { size: 16 });
+    if (dev.length === 0) throw new FdDumpError('FD_FAILED', f.pid, f.fd, `IPv6 socket ${f.link} on link-local ${where} is bound to no interface`);
+    entry.ifname = dev.subarray(0, dev.indexOf(0) < 0 ? dev.length : dev.indexOf(0)).toString('utf8');
+  }
+  if (sk.listed) entry.ns_id = nsId;
+  if (sk.shutdown !== 0) entry.shutdown = sk.shutdown;
+  // CRIU always attaches tcp_opts (empty for UDP).
+  entry.tcp_opts = udp ? {} : dumpTcpOpts(f.local);
+  return ctx.files.add('INETSK', (id) => ({ isk: { id, ...entry } }));
+}
+
+function fromDiag(d: InetSocketDiag): InetFacts {
+  return { state: d.state, srcPort: d.srcPort, dstPort: d.dstPort, src: d.src, dst: d.dst, rqueue: d.rqueue, wqueue: d.wqueue, shutdown: d.shutdown ?? 0, listed: true };
+}
+
+/**
+ * A socket in no sock_diag table (never bound UDP, closed TCP): its addresses from getsockname
+ * and getpeername; for TCP, TCP_INFO must say closed (its backoff is what CRIU records as the
+ * backlog) and a receive shut down shows as a peek that returns 0.
+ */
+function unlisted(f: FdFacts, family: number, proto: number): InetFacts {
+  const len = family === AF.INET6 ? 16 : 4;
+  const [src, srcPort] = addressOf(getsockname(f.local), len);
+  let dst: Buffer = Buffer.alloc(len);
+  let dstPort = 0;
+  try {
+    [dst, dstPort] = addressOf(getpeername(f.local), len);
+  } catch (err) {
+    if (!isSysError(err, 'ENOTCONN')) throw err;
+  }
+  const out: InetFacts = { state: TCP_STATE.CLOSE, srcPort, dstPort, src, dst, rqueue: 0, wqueue: 0, shutdown: 0, listed: false };
+  if (proto === IPPROTO.TCP) {
+    const info = getsockopt(f.local, { level: SOL.TCP, name: NET.TCP_INFO }, { size: 8 }); // tcpi_state, ca_state, retransmits, probes, backoff, ...
+    if (info[0] !== TCP_STATE.CLOSE) {
+      throw new FdDumpError('FD_FAILED', f.pid, f.fd, `TCP socket ${f.link} is in state ${STATE_NAMES[info[0]!] ?? info[0]}, but sock_diag does not list it`);
+    }
+    out.wqueue = info[4]!;
+    out.shutdown = receiveShutDown(f.local) ? 1 : 0;
+  }
+  return out;
+}
+
+/** Whether a closed TCP socket's receive side is shut down: a peek then returns 0, not ENOTCONN. */
+function receiveShutDown(fd: number): boolean {
+  try {
+    return recvmsg(fd, Buffer.alloc(1), { flags: MSG.PEEK | MSG.DONTWAIT }).bytes === 0;
+  } catch (err) {
+    if (isSysError(err, 'ENOTCONN') || isSysError(err, 'EAGAIN')) return false;
+    throw err;
+  }
+}
+
+function addressOf(addr: SockAddr, len: number): [Buffer, number] {
+  if (addr.family === 'inet' && len === 4) return [parseIPv4(addr.address), addr.port];
+  if (addr.family === 'inet6' && len === 16) return [parseIPv6(addr.address), addr.port];
+  return [Buffer.alloc(len), 0];
+}
+
+/** An address as CRIU stores it: its network-order bytes read as host-order 32-bit words. */
+function addressWords(addr: Buffer, words: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < words; i++) out.push(addr.readUInt32LE(i * 4));
+  return out;
+}
+
+/** fe80::/10 */
+function isLinkLocal(addr: Buffer): boolean {
+  return addr[0] === 0xfe && (addr[1]! & 0xc0) === 0x80;
+}
+
+function endpoint(family: number, addr: Buffer, port: number): string {
+  return family === AF.INET6 ? `[${formatIPv6(addr)}]:${port}` : `${formatIPv4(addr)}:${port}`;
+}
