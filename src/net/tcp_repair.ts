@@ -1,0 +1,222 @@
+/**
+ * TCP repair mode (TCP_REPAIR, CAP_NET_ADMIN): saving an established connection's state and
+ * rebuilding it in a new socket without a handshake, so the peer never notices.
+ *
+ * The call order, which the kernel requires and these functions follow:
+ *
+ *   save:    repair on → TCP_INFO (state, options, wscale) → SIOCOUTQ / SIOCOUTQNSD / SIOCINQ
+ *            (queue lengths) → TCP_MAXSEG, TCP_TIMESTAMP → TCP_REPAIR_WINDOW → for each queue:
+ *            TCP_REPAIR_QUEUE + TCP_QUEUE_SEQ + recv(MSG_PEEK) of its bytes
+ *            ... the caller closes the socket while still in repair mode: no FIN, no RST.
+ *   restore: new socket → repair on → bind(src) → TCP_QUEUE_SEQ of both queues (start of the
+ *            saved data) → connect(dst) (no packet sent) → TCP_REPAIR_OPTIONS → TCP_TIMESTAMP →
+ *            receive queue refilled → sent-but-unacked data into the send queue → TCP_REPAIR_WINDOW
+ *            → repair off → the never-sent data written normally.
+ *
+ * Precondition for both: no packet may reach the connection meanwhile (the network lock), or the
+ * kernel answers the peer with a reset.
+ */
+import { CriuTsError } from '../errors.js';
+import type { TcpStreamEntry } from '../images/generated/types.js';
+import {
+  MSG, SOL, TCP, bind, connect, getsockopt, isSysError, recvmsg, sendmsg, setsockopt, syscall, type SockAddr,
+} from '../sys/index.js';
+
+const TCP_INFO = 11;
+const SIOCINQ = 0x541b;
+const SIOCOUTQ = 0x5411;
+const SIOCOUTQNSD = 0x894b;
+const TCPI_OPT = { TIMESTAMPS: 1, SACK: 2, WSCALE: 4 } as const;
+const TCPOPT = { MAXSEG: 2, WINDOW: 3, SACK_PERM: 4, TIMESTAMP: 8 } as const;
+const TCP_ESTABLISHED = 1;
+
+export class TcpRepairError extends CriuTsError {
+  constructor(code: 'TCP_REPAIR_STATE' | 'TCP_REPAIR_QUEUE' | 'TCP_REPAIR_FAILED', what: string, options?: { cause?: unknown }) {
+    super(code, what, options);
+  }
+}
+
+/** Everything of a connection that a tcp-stream image keeps, with the queued bytes. */
+export interface TcpConnectionState {
+  state: number;
+  inqSeq: number;
+  outqSeq: number;
+  inq: Uint8Array;
+  outq: Uint8Array;
+  /** The tail of `outq` never sent to the network. */
+  unsentLength: number;
+  optMask: number;
+  sndWscale: number;
+  rcvWscale: number;
+  mssClamp: number;
+  timestamp: number;
+  window?: { sndWl1: number; sndWnd: number; maxWindow: number; rcvWnd: number; rcvWup: number };
+}
+
+/** `setsockopt(fd, SOL_TCP, TCP_REPAIR, on)`. */
+export function setRepair(fd: number, on: boolean): void {
+  setsockopt(fd, { level: SOL.TCP, name: TCP.REPAIR, value: on ? 1 : 0 }, { what: `turn TCP repair ${on ? 'on' : 'off'}` });
+}
+
+function ioctlInt(fd: number, request: number, what: string): number {
+  const value = new Int32Array(1);
+  try {
+    syscall('ioctl', fd, request, value);
+  } catch (err) {
+    throw new TcpRepairError('TCP_REPAIR_FAILED', `cannot read the ${what} of the connection`, { cause: err });
+  }
+  return value[0]!;
+}
+
+function getU32(fd: number, name: number): number {
+  return getsockopt(fd, { level: SOL.TCP, name }, { size: 4 }).readUInt32LE(0);
+}
+
+function selectQueue(fd: number, queue: number): void {
+  setsockopt(fd, { level: SOL.TCP, name: TCP.REPAIR_QUEUE, value: queue });
+}
+
+function peekQueue(fd: number, queue: number, length: number): { seq: number; data: Uint8Array } {
+  selectQueue(fd, queue);
+  const seq = getU32(fd, TCP.QUEUE_SEQ);
+  const data = new Uint8Array(length + 1); // one byte more proves the length is exact
+  let got = 0;
+  if (length > 0) got = recvmsg(fd, data, { flags: MSG.PEEK | MSG.DONTWAIT }).bytes;
+  if (got !== length) {
+    throw new TcpRepairError('TCP_REPAIR_QUEUE', `the ${queue === TCP.RECV_QUEUE ? 'receive' : 'send'} queue holds ${got} bytes, ${length} expected`);
+  }
+  return { seq, data: data.subarray(0, length) };
+}
+
+/** Saves an established connection; the socket must already be in repair mode. */
+export function saveConnection(fd: number): TcpConnectionState {
+  const info = getsockopt(fd, { level: SOL.TCP, name: TCP_INFO }, { size: 232 });
+  const state = info[0]!;
+  if (state !== TCP_ESTABLISHED) {
+    throw new TcpRepairError('TCP_REPAIR_STATE', `only established connections are saved yet (TCP state ${state})`);
+  }
+  const optMask = info[5]!;
+  const outqLength = ioctlInt(fd, SIOCOUTQ, 'send queue length');
+  const unsentLength = ioctlInt(fd, SIOCOUTQNSD, 'unsent data length');
+  const inqLength = ioctlInt(fd, SIOCINQ, 'receive queue length');
+  const saved: TcpConnectionState = {
+    state,
+    inqSeq: 0,
+    outqSeq: 0,
+    inq: new Uint8Array(0),
+    outq: new Uint8Array(0),
+    unsentLength,
+    optMask,
+    sndWscale: optMask & TCPI_OPT.WSCALE ? info[6]! & 0x0f : 0,
+    rcvWscale: optMask & TCPI_OPT.WSCALE ? info[6]! >> 4 : 0,
+    mssClamp: getU32(fd, TCP.MAXSEG),
+    timestamp: optMask & TCPI_OPT.TIMESTAMPS ? getU32(fd, TCP.TIMESTAMP) : 0,
+  };
+  try {
+    const w = getsockopt(fd, { level: SOL.TCP, name: TCP.REPAIR_WINDOW }, { size: 20 });
+    saved.window = { sndWl1: w.readUInt32LE(0), sndWnd: w.readUInt32LE(4), maxWindow: w.readUInt32LE(8), rcvWnd: w.readUInt32LE(12), rcvWup: w.readUInt32LE(16) };
+  } catch (err) {
+    if (!isSysError(err, 'ENOPROTOOPT')) throw err; // kernels before 4.8
+  }
+  const inq = peekQueue(fd, TCP.RECV_QUEUE, inqLength);
+  const outq = peekQueue(fd, TCP.SEND_QUEUE, outqLength);
+  saved.inqSeq = inq.seq;
+  saved.inq = inq.data;
+  saved.outqSeq = outq.seq;
+  saved.outq = outq.data;
+  return saved;
+}
+
+function sendIntoQueue(fd: number, queue: number | undefined, data: Uint8Array): void {
+  if (queue !== undefined) selectQueue(fd, queue);
+  for (let off = 0, chunk = data.length; off < data.length; ) {
+    try {
+      off += sendmsg(fd, { data: data.subarray(off, off + Math.min(chunk, data.length - off)) }, { flags: MSG.NOSIGNAL });
+    } catch (err) {
+      // In repair mode the kernel allocates one linear buffer per call: large chunks can fail.
+      if (isSysError(err, 'ENOMEM') && chunk > 1024) {
+        chunk >>= 1;
+        continue;
+      }
+      throw new TcpRepairError('TCP_REPAIR_QUEUE', `cannot refill a queue of the connection`, { cause: err });
+    }
+  }
+}
+
+/**
+ * Rebuilds a saved connection in `fd`, a new TCP socket already in repair mode, bound to `local`
+ * and "connected" to `remote` without a packet; leaves repair mode at the end.
+ */
+export function restoreConnection(fd: number, saved: TcpConnectionState, local: SockAddr, remote: SockAddr): void {
+  if (saved.state !== TCP_ESTABLISHED) throw new TcpRepairError('TCP_REPAIR_STATE', `cannot restore TCP state ${saved.state} yet`);
+  bind(fd, local, { what: 'bind the restored connection' });
+  selectQueue(fd, TCP.RECV_QUEUE);
+  setsockopt(fd, { level: SOL.TCP, name: TCP.QUEUE_SEQ, value: (saved.inqSeq - saved.inq.length) | 0 });
+  selectQueue(fd, TCP.SEND_QUEUE);
+  setsockopt(fd, { level: SOL.TCP, name: TCP.QUEUE_SEQ, value: (saved.outqSeq - saved.outq.length) | 0 });
+  connect(fd, remote, { what: 'reconnect the restored connection (repair mode: no handshake)' });
+
+  const opts: number[] = [];
+  if (saved.optMask & TCPI_OPT.SACK) opts.push(TCPOPT.SACK_PERM, 0);
+  if (saved.optMask & TCPI_OPT.WSCALE) opts.push(TCPOPT.WINDOW, saved.sndWscale + (saved.rcvWscale << 16));
+  if (saved.optMask & TCPI_OPT.TIMESTAMPS) opts.push(TCPOPT.TIMESTAMP, 0);
+  opts.push(TCPOPT.MAXSEG, saved.mssClamp);
+  setsockopt(fd, { level: SOL.TCP, name: TCP.REPAIR_OPTIONS, value: Uint32Array.from(opts) });
+  if (saved.optMask & TCPI_OPT.TIMESTAMPS) setsockopt(fd, { level: SOL.TCP, name: TCP.TIMESTAMP, value: saved.timestamp | 0 });
+
+  if (saved.inq.length > 0) sendIntoQueue(fd, TCP.RECV_QUEUE, saved.inq);
+  const sent = saved.outq.length - saved.unsentLength;
+  if (sent > 0) sendIntoQueue(fd, TCP.SEND_QUEUE, saved.outq.subarray(0, sent));
+  if (saved.window) {
+    const w = saved.window;
+    setsockopt(fd, { level: SOL.TCP, name: TCP.REPAIR_WINDOW, value: Uint32Array.of(w.sndWl1, w.sndWnd, w.maxWindow, w.rcvWnd, w.rcvWup) });
+  }
+  setRepair(fd, false);
+  // Data the kernel never sent: written like any data, now that the connection is live.
+  if (saved.unsentLength > 0) sendIntoQueue(fd, undefined, saved.outq.subarray(sent));
+}
+
+/** The tcp-stream image of a saved connection (queues go in its extra data: inq, then outq). */
+export function tcpStreamEntry(s: TcpConnectionState): { entry: TcpStreamEntry; extra: { inq: Uint8Array; outq: Uint8Array } } {
+  const entry: TcpStreamEntry = {
+    inq_len: s.inq.length,
+    inq_seq: s.inqSeq,
+    outq_len: s.outq.length,
+    outq_seq: s.outqSeq,
+    opt_mask: s.optMask,
+    snd_wscale: s.sndWscale,
+    mss_clamp: s.mssClamp,
+  };
+  if (s.optMask & TCPI_OPT.WSCALE) entry.rcv_wscale = s.rcvWscale;
+  if (s.optMask & TCPI_OPT.TIMESTAMPS) entry.timestamp = s.timestamp;
+  entry.unsq_len = s.unsentLength;
+  if (s.window) {
+    entry.snd_wl1 = s.window.sndWl1;
+    entry.snd_wnd = s.window.sndWnd;
+    entry.max_window = s.window.maxWindow;
+    entry.rcv_wnd = s.window.rcvWnd;
+    entry.rcv_wup = s.window.rcvWup;
+  }
+  return { entry, extra: { inq: s.inq, outq: s.outq } };
+}
+
+/** The state a tcp-stream image describes (an established connection). */
+export function fromTcpStreamEntry(entry: TcpStreamEntry, extra: { inq: Uint8Array; outq: Uint8Array }): TcpConnectionState {
+  const s: TcpConnectionState = {
+    state: TCP_ESTABLISHED,
+    inqSeq: entry.inq_seq,
+    outqSeq: entry.outq_seq,
+    inq: extra.inq,
+    outq: extra.outq,
+    unsentLength: entry.unsq_len ?? 0,
+    optMask: entry.opt_mask,
+    sndWscale: entry.snd_wscale,
+    rcvWscale: entry.rcv_wscale ?? 0,
+    mssClamp: entry.mss_clamp,
+    timestamp: entry.timestamp ?? 0,
+  };
+  if (entry.snd_wl1 !== undefined) {
+    s.window = { sndWl1: entry.snd_wl1, sndWnd: entry.snd_wnd ?? 0, maxWindow: entry.max_window ?? 0, rcvWnd: entry.rcv_wnd ?? 0, rcvWup: entry.rcv_wup ?? 0 };
+  }
+  return s;
+}
