@@ -3,14 +3,20 @@
  * module of its own; add it here. Anything no kind takes is refused with FD_UNSUPPORTED.
  */
 import { EVENTFD_KIND, PIPE_KIND, REG_KIND } from './basic_kinds.js';
+import { EVENTPOLL_KIND } from './epoll.js';
 import { unsupportedKind, type FdKindHandler } from './kind.js';
+import { SIGNALFD_KIND } from './signalfd.js';
 import { SOCKET_KINDS } from './socket.js';
+import { TIMERFD_KIND } from './timerfd.js';
 
 const S_IFMT = 0o170000n;
 
 export const FD_KINDS: readonly FdKindHandler[] = [
   PIPE_KIND,
   EVENTFD_KIND,
+  EVENTPOLL_KIND,
+  SIGNALFD_KIND,
+  TIMERFD_KIND,
   ...SOCKET_KINDS,
   unsupportedKind('REG', (link) => link.endsWith(' (deleted)'), (link) => `the file ${link} was deleted (ghost files are not dumped yet)`),
   unsupportedKind('MEMFD', (link) => link.startsWith('/memfd:'), (link) => `memfd ${link} is not supported yet`),
