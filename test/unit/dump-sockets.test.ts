@@ -5,7 +5,7 @@
  * them back on SIGTERM and prints PASS). Peers outside the tree, with and without --ext-unix-sk,
  * and TCP connections are refused or recorded as CRIU does.
  */
-import { existsSync, mkdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FdDumpError, dumpFds, finishFds, newFdDumpContext, type FdDumpContext } from '../../src/dump/files/fds.js';
@@ -257,6 +257,44 @@ describe('socket dump', () => {
       const buf = Buffer.alloc(64);
       const got = recvmsg(held, buf);
       expect(buf.subarray(0, got.bytes).toString()).toBe('still here');
+    });
+  });
+
+  describe('queues that are hard to peek', () => {
+    it('keeps a datagram longer than the peek buffer whole, and the next one after it', () => {
+      const target = startProgram('sk_queue_edge', { args: ['big'] });
+      const table = new FileTable();
+      const ctx = newFdDumpContext(table);
+      const fds = dumpFds(target.pid, ctx);
+      finishFds(ctx);
+      const packets = (ctx.extra.get('skQueues') ?? []) as Array<{ entry: { id_for: number; length: number }; extra: Uint8Array }>;
+      expect(packets.map((p) => p.entry)).toEqual([
+        { id_for: fds.find((f) => f.fd === 4)!.id, length: 300000 },
+        { id_for: fds.find((f) => f.fd === 4)!.id, length: 4 },
+      ]);
+      const big = Buffer.from(packets[0]!.extra);
+      expect(big.every((b, i) => b === i % 251)).toBe(true);
+      expect(Buffer.from(packets[1]!.extra).toString()).toBe('tail');
+      signalProgram(target, 'SIGTERM');
+      target.waitOutput(/PASS/);
+    });
+
+    it('refuses a queued message that carries fds, and leaves it (and no fd of ours) behind', () => {
+      const target = startProgram('sk_queue_edge', { args: ['rights'] });
+      const before = readdirSync('/proc/self/fd').length;
+      let error: unknown;
+      try {
+        dumpFds(target.pid, newFdDumpContext(new FileTable()));
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toMatchObject({
+        code: 'FD_UNSUPPORTED',
+        message: `task ${target.pid}, fd 4: a message queued on the socket carries 1 file descriptor(s) (SCM_RIGHTS), which are not dumped yet`,
+      });
+      expect(readdirSync('/proc/self/fd').length).toBe(before);
+      signalProgram(target, 'SIGTERM');
+      target.waitOutput(/PASS/);
     });
   });
 
