@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AF, SOCK, accept, bind, close, listen, recvmsg, socket } from '../../src/sys/index.js';
-import { CRIT_TS, CRIU_TS } from '../support/paths.js';
+import { CONFORMANCE_DIR, CRIT_TS, CRIU_TS } from '../support/paths.js';
 import { isDead, killAllPrograms, signalProgram, startProgram, workDir } from '../support/programs.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'criu-ts-dump-sockets-'));
@@ -120,6 +120,9 @@ describe('criu-ts dump of sockets', () => {
     expect(queued(target.pid, 10)).toEqual(['packet one', 'packet 2']);
     expect(queued(child, 19).join('')).toBe('to child');
     expect((queues.ours['entries'] as Json[]).every((e) => Buffer.from(e['extra'], 'base64').length === e['length'])).toBe(true);
+    // The fields CRIU 4.2 writes for a queued packet.
+    const criuQueue = JSON.parse(readFileSync(join(CONFORMANCE_DIR, 'python-state', 'decoded', 'sk-queues.img.json'), 'utf8')) as Json;
+    expect(Object.keys(queues.ours['entries'][0]).sort()).toEqual(Object.keys(criuQueue['entries'][0]).sort());
 
     signalProgram(target, 'SIGTERM');
     target.waitOutput(/PASS/);
