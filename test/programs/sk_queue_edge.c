@@ -4,9 +4,12 @@
  *                          300000-byte datagram (byte i is i % 251), then "tail", on 4
  *   sk_queue_edge rights   fds 3/4: a stream pair; 3 queued "fd" on 4 with /dev/null passed
  *                          along (SCM_RIGHTS)
+ *   sk_queue_edge netns    fds 3/4: a stream pair made in a network namespace of its own, 3
+ *                          queued "fd" on 4 with /dev/null passed along
  * Signals ready and waits for SIGTERM; then receives what was queued, checks it, and prints PASS.
  */
 #include "common.h"
+#include <sched.h>
 #include <sys/socket.h>
 
 #define BIG 300000
@@ -69,6 +72,8 @@ int main(int argc, char **argv)
 		close(fd);
 	catch_term();
 	int big = strcmp(argv[1], "big") == 0;
+	if (strcmp(argv[1], "netns") == 0 && unshare(CLONE_NEWNET))
+		return 5;
 	int sv[2];
 	if (socketpair(AF_UNIX, big ? SOCK_DGRAM : SOCK_STREAM, 0, sv) || sv[0] != 3)
 		return 3;

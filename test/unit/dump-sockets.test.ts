@@ -298,6 +298,20 @@ describe('socket dump', () => {
     });
   });
 
+  it('refuses a socket of another network namespace (sock_diag sees only ours)', () => {
+    const target = startProgram('sk_queue_edge', { args: ['netns'] });
+    const netns = /^net:\[(\d+)\]$/.exec(readlinkSync(`/proc/${target.pid}/ns/net`))![1];
+    expect(netns).not.toBe(/^net:\[(\d+)\]$/.exec(readlinkSync('/proc/self/ns/net'))![1]);
+    expect(() => dumpFds(target.pid, newFdDumpContext(new FileTable()))).toThrow(
+      expect.objectContaining({
+        code: 'FD_UNSUPPORTED',
+        message: expect.stringMatching(new RegExp(`^task ${target.pid}, fd 3: socket socket:\\[\\d+\\] lives in network namespace net:\\[${netns}\\], not the dumper's`)),
+      }),
+    );
+    signalProgram(target, 'SIGTERM');
+    target.waitOutput(/PASS/);
+  });
+
   it('refuses an established TCP connection, naming both ends, before touching it', () => {
     const server = socket(AF.INET, SOCK.STREAM | SOCK.CLOEXEC);
     ours.push(server);
