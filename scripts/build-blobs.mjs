@@ -30,30 +30,46 @@ export const BLOBS = Object.freeze([
     tools: Object.freeze({ as: 'as', ld: 'ld', objcopy: 'objcopy', nm: 'nm', readelf: 'readelf' }),
     asFlags: Object.freeze(['--64']),
     ldFlags: Object.freeze(['-m', 'elf_x86_64']),
+    exportPrefix: '__export_parasite_',
+    entry: '__export_parasite_daemon',
+    versionSymbol: 'P_VERSION',
+    contract: 'parasite/protocol.md',
+  }),
+  Object.freeze({
+    arch: 'x86_64',
+    name: 'restorer',
+    constName: 'RESTORER_X86_64',
+    source: 'parasite/x86_64/restorer.S',
+    output: 'arch/x86_64/restorer_blob.ts',
+    tools: Object.freeze({ as: 'as', ld: 'ld', objcopy: 'objcopy', nm: 'nm', readelf: 'readelf' }),
+    asFlags: Object.freeze(['--64']),
+    ldFlags: Object.freeze(['-m', 'elf_x86_64']),
+    exportPrefix: '__export_restorer_',
+    entry: '__export_restorer_batch',
+    versionSymbol: 'R_VERSION',
+    contract: 'parasite/restorer_protocol.ts',
   }),
 ]);
-
-const EXPORT_PREFIX = '__export_parasite_';
 
 function run(tool, args) {
   return execFileSync(tool, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-/** `nm` of a file: the `__export_parasite_*` symbols, name (without the prefix) -> offset. */
-export function exportedSymbols(nmTool, file) {
+/** `nm` of a file: the exported symbols (`__export_parasite_*` by default), name (without the prefix) -> offset. */
+export function exportedSymbols(nmTool, file, prefix = '__export_parasite_') {
   const out = {};
   for (const line of run(nmTool, ['--defined-only', file]).split('\n')) {
     const m = /^([0-9a-f]+) [Tt] (\S+)$/.exec(line.trim());
-    if (m === null || !m[2].startsWith(EXPORT_PREFIX)) continue;
-    out[m[2].slice(EXPORT_PREFIX.length)] = Number.parseInt(m[1], 16);
+    if (m === null || !m[2].startsWith(prefix)) continue;
+    out[m[2].slice(prefix.length)] = Number.parseInt(m[1], 16);
   }
   return out;
 }
 
-/** The `.equ P_VERSION, N` of a source. */
-function protocolVersion(source) {
-  const m = /^\s*\.equ\s+P_VERSION\s*,\s*(\d+)\s*$/m.exec(source);
-  if (m === null) throw new Error('The parasite source does not define P_VERSION');
+/** The `.equ P_VERSION, N` (or the spec's version symbol) of a source. */
+function protocolVersion(source, symbol = 'P_VERSION') {
+  const m = new RegExp(`^\\s*\\.equ\\s+${symbol}\\s*,\\s*(\\d+)\\s*$`, 'm').exec(source);
+  if (m === null) throw new Error(`The blob source does not define ${symbol}`);
   return Number(m[1]);
 }
 
@@ -72,15 +88,15 @@ export function buildBlob(spec, workDir) {
   if (!/There are no relocations in this file/.test(relocs)) {
     throw new Error(`${spec.source} assembles with relocations: the blob must be position-independent\n${relocs}`);
   }
-  run(t.ld, [...spec.ldFlags, '-static', '-nostdlib', '--build-id=none', '-Ttext=0', `-e${EXPORT_PREFIX}daemon`, '-o', elf, obj]);
+  run(t.ld, [...spec.ldFlags, '-static', '-nostdlib', '--build-id=none', '-Ttext=0', `-e${spec.entry}`, '-o', elf, obj]);
   run(t.objcopy, ['-O', 'binary', '-j', '.text', elf, bin]);
-  const entries = exportedSymbols(t.nm, obj);
-  const linked = exportedSymbols(t.nm, elf);
+  const entries = exportedSymbols(t.nm, obj, spec.exportPrefix);
+  const linked = exportedSymbols(t.nm, elf, spec.exportPrefix);
   if (JSON.stringify(entries) !== JSON.stringify(linked)) {
     throw new Error(`Entry offsets moved in linking: ${JSON.stringify(entries)} vs ${JSON.stringify(linked)}`);
   }
   const bytes = readFileSync(bin);
-  return { bytes, entries, version: protocolVersion(readFileSync(src, 'utf8')) };
+  return { bytes, entries, version: protocolVersion(readFileSync(src, 'utf8'), spec.versionSymbol) };
 }
 
 /** The generated module's text. */
@@ -97,14 +113,16 @@ export function renderBlobModule(spec, blob) {
     '// Command: node scripts/build-blobs.mjs',
     `// Source: ${spec.source} (${spec.tools.as} ${spec.asFlags.join(' ')}; ${spec.tools.ld} -Ttext=0; ${spec.tools.objcopy} -O binary -j .text)`,
     '',
-    `/** The ${spec.arch} ${spec.name} blob: position-independent, no relocations (parasite/protocol.md). */`,
+    `/** The ${spec.arch} ${spec.name} blob: position-independent, no relocations (${spec.contract}). */`,
     `export const ${spec.constName} = Object.freeze({`,
     `  arch: '${spec.arch}',`,
-    `  /** The protocol version the source implements (parasite/protocol.ts PROTOCOL_VERSION). */`,
+    spec.name === 'parasite'
+      ? `  /** The protocol version the source implements (parasite/protocol.ts PROTOCOL_VERSION). */`
+      : `  /** The protocol version the source implements (${spec.contract} ${spec.versionSymbol}). */`,
     `  version: ${blob.version},`,
     `  size: ${blob.bytes.length},`,
     `  sha256: '${sha256}',`,
-    '  /** Offsets of the exported entry points (`__export_parasite_<name>`) from the start of the blob. */',
+    `  /** Offsets of the exported entry points (\`${spec.exportPrefix}<name>\`) from the start of the blob. */`,
     '  entries: Object.freeze({',
     ...entries,
     '  }),',
