@@ -12,7 +12,7 @@ import { hostArchOps, type ArchOps, type Regs } from '../../arch/index.js';
 import {
   addressOf, describeWaitStatus, isSysError, NT, ptrace, PTRACE, PTRACE_O, ptraceCont, ptraceDetach, ptraceGetEventMsg,
   ptraceGetRegset, ptraceGetSigmask, ptraceInterrupt, ptracePeekData, ptracePokeData, ptraceSeize, ptraceSetRegset,
-  ptraceSetSigmask, sleepSync, wait4, WAIT, type WaitStatus,
+  ptraceSetSigmask, ptraceSyscall, sleepSync, wait4, WAIT, type WaitStatus,
 } from '../sys/index.js';
 import { explainSeizeFailure, PtraceError, taskName } from './errors.js';
 import { readTaskStatus } from './procfs.js';
@@ -175,6 +175,17 @@ export class Tracee {
   cont(signal = 0): void {
     this.#stopped('resume');
     this.#guard('resume', () => ptraceCont(this.tid, { signal, what: `resume ${this.name}` }));
+    countResume();
+    this.#state = 'running';
+  }
+
+  /**
+   * `ptrace(PTRACE_SYSCALL, tid, 0, sig)` — resumes the stopped thread until its next syscall
+   * entry or exit stop (`{ kind: 'syscall' }` with `PTRACE_O_TRACESYSGOOD`).
+   */
+  resumeToSyscall(signal = 0): void {
+    this.#stopped('resume');
+    this.#guard('resume', () => ptraceSyscall(this.tid, { signal, what: `resume ${this.name} to its next syscall stop` }));
     countResume();
     this.#state = 'running';
   }
