@@ -1,0 +1,88 @@
+/**
+ * Checks of the machine against a plan, before any task is created: every PID and TID the tree
+ * needs is free (`PID_TAKEN`), and every regular file the images name exists with the size the
+ * image says (`FILE_MISSING`, `FILE_CHANGED`: CRIU's check).
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { imageFileName } from '../images/image_files.js';
+import type { RegFileEntry } from '../images/generated/types.js';
+import { VMA } from './constants.js';
+import { RestoreError } from './errors.js';
+import type { RestorePlan, TaskPlan } from './plan.js';
+
+/** The highest PID this kernel hands out, plus one (`/proc/sys/kernel/pid_max`). */
+export function pidMax(): number {
+  return Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8').trim());
+}
+
+/** `stat /proc/PID` — every PID and TID of the tree is free (a thread's TID shows there too). */
+export function checkPidsFree(plan: RestorePlan): void {
+  const max = pidMax();
+  for (const task of plan.tasks) {
+    for (const t of task.threads) {
+      const who = t.tid === task.pid ? `task ${task.pid}` : `thread ${t.tid} of task ${task.pid}`;
+      if (t.tid >= max) {
+        throw new RestoreError('RESTORE_UNSUPPORTED', `PID ${t.tid} (${who}) is above this kernel's pid_max ${max}`, { pid: task.pid, image: 'pstree.img' });
+      }
+      if (existsSync(`/proc/${t.tid}`)) {
+        throw new RestoreError('PID_TAKEN', `PID ${t.tid} is in use on this machine, and ${who} needs it`, { pid: t.tid, image: 'pstree.img' });
+      }
+    }
+  }
+}
+
+/** A regular file the restore will open, and who needs it. */
+interface FileUse {
+  reg: RegFileEntry;
+  task: TaskPlan;
+  as: string;
+}
+
+/** Every regular file a task needs: its exe, mapped files, open fds, cwd and root. */
+function filesUsed(plan: RestorePlan): FileUse[] {
+  const out: FileUse[] = [];
+  const add = (task: TaskPlan, id: number, as: string) => {
+    const reg = plan.files.get(id)?.reg;
+    if (reg !== undefined) out.push({ reg, task, as });
+  };
+  for (const task of plan.tasks) {
+    if (task.zombie) continue;
+    add(task, task.mm!.exe_file_id, 'its executable');
+    for (const vma of task.mm!.vmas ?? []) {
+      if (vma.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED)) add(task, Number(vma.shmid), `the area at 0x${vma.start.toString(16)}`);
+    }
+    for (const fd of task.fds!) add(task, fd.id, `fd ${fd.fd}`);
+    add(task, task.fs!.cwd_id, 'its working directory');
+    add(task, task.fs!.root_id, 'its root');
+  }
+  return out;
+}
+
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+
+/**
+ * `stat(path)` — each file exists; a regular file has the size its image says (CRIU refuses a
+ * changed size: a mapped library of another size is another library).
+ */
+export function checkFiles(plan: RestorePlan): void {
+  const checked = new Set<number>();
+  for (const use of filesUsed(plan)) {
+    if (checked.has(use.reg.id)) continue;
+    checked.add(use.reg.id);
+    const path = use.reg.name;
+    let st;
+    try {
+      st = statSync(path, { bigint: true });
+    } catch (err) {
+      throw new RestoreError('FILE_MISSING', `${path} (${use.as} of task ${use.task.pid}) cannot be found: ${(err as Error).message}`, { pid: use.task.pid, image: imageFileName('files'), path, cause: err });
+    }
+    const wantsRegular = use.reg.mode !== undefined && (use.reg.mode & S_IFMT) === S_IFREG;
+    if (wantsRegular && !st.isFile()) {
+      throw new RestoreError('FILE_CHANGED', `${path} (${use.as} of task ${use.task.pid}) was a regular file and is not one now`, { pid: use.task.pid, image: imageFileName('files'), path });
+    }
+    if (use.reg.size !== undefined && st.isFile() && st.size !== use.reg.size) {
+      throw new RestoreError('FILE_CHANGED', `${path} (${use.as} of task ${use.task.pid}) has size ${st.size}, the image says ${use.reg.size}`, { pid: use.task.pid, image: imageFileName('files'), path });
+    }
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * What this restore can bring back, checked on the plan before any task is touched: anything else
+ * is `RESTORE_UNSUPPORTED`, naming the task, the image and the object.
+ */
+import { FdTypes } from '../images/generated/types.js';
+import { imageFileName } from '../images/image_files.js';
+import { VMA } from './constants.js';
+import { RestoreError } from './errors.js';
+import type { RestorePlan, TaskPlan } from './plan.js';
+
+/** The fd kinds restore opens (src/restore/files). */
+export const SUPPORTED_FD_TYPES: ReadonlySet<number> = new Set([FdTypes.REG, FdTypes.PIPE, FdTypes.EVENTFD]);
+
+const FD_TYPE_NAME = new Map<number, string>(Object.entries(FdTypes).map(([k, v]) => [v, k]));
+
+const UNSUPPORTED_VMA: ReadonlyArray<[number, string]> = [
+  [VMA.AREA_SYSVIPC, 'SysV shared memory'],
+  [VMA.AREA_SOCKET, 'a packet socket ring'],
+  [VMA.AREA_AIORING, 'an AIO ring'],
+  [VMA.AREA_MEMFD, 'a memfd mapping'],
+  [VMA.UNSUPP, 'an area CRIU could not classify'],
+];
+
+/** Throws RESTORE_UNSUPPORTED for the first thing of the plan restore cannot do. */
+export function checkSupported(plan: RestorePlan): void {
+  const root = plan.root;
+  if (root.sid !== root.pid || root.pgid !== root.pid) {
+    throw new RestoreError('RESTORE_UNSUPPORTED', `The root task ${root.pid} is not the leader of its session and process group (sid ${root.sid}, pgid ${root.pgid}): restoring a shell job (--shell-job) is not supported yet`, { pid: root.pid, image: 'pstree.img' });
+  }
+  const seen = { vm: new Map<number, number>(), files: new Map<number, number>(), fs: new Map<number, number>(), sighand: new Map<number, number>() };
+  for (const task of plan.tasks) {
+    checkGroups(plan, task);
+    if (task.zombie) continue;
+    checkShared(seen, task);
+    checkTask(plan, task);
+  }
+}
+
+function unsupported(task: TaskPlan, image: string, what: string): never {
+  throw new RestoreError('RESTORE_UNSUPPORTED', `Task ${task.pid} (${image}): ${what}`, { pid: task.pid, image });
+}
+
+function checkGroups(plan: RestorePlan, task: TaskPlan): void {
+  if (task.sid !== plan.root.sid) unsupported(task, 'pstree.img', `it is in session ${task.sid}, not the root's session ${plan.root.sid} (nested sessions are not restored yet)`);
+  const leader = plan.byPid.get(task.pgid);
+  if (leader === undefined) unsupported(task, 'pstree.img', `its process group ${task.pgid} has no leader in the tree`);
+  if (leader.zombie && leader.pid !== task.pid) unsupported(task, 'pstree.img', `its process group leader ${task.pgid} is a zombie`);
+}
+
+function checkShared(seen: Record<'vm' | 'files' | 'fs' | 'sighand', Map<number, number>>, task: TaskPlan): void {
+  const ids = task.ids!;
+  const image = imageFileName('ids', task.pid);
+  for (const [kind, id] of [['vm', ids.vm_id], ['files', ids.files_id], ['fs', ids.fs_id], ['sighand', ids.sighand_id]] as const) {
+    const other = seen[kind].get(id);
+    if (other !== undefined) unsupported(task, image, `it shares its ${kind} with task ${other} (CLONE_${kind.toUpperCase()} between processes is not restored yet)`);
+    seen[kind].set(id, task.pid);
+  }
+}
+
+function checkTask(plan: RestorePlan, task: TaskPlan): void {
+  const leaderCore = task.threads[0]!;
+  const posix = leaderCore.core.tc?.timers?.posix ?? [];
+  if (posix.length > 0) unsupported(task, leaderCore.image, `${posix.length} POSIX timer(s): restoring POSIX timers is not supported yet`);
+  for (const t of task.threads) {
+    const tc = t.core.thread_core;
+    if ((tc?.seccomp_mode ?? 0) !== 0) unsupported(task, t.image, `thread ${t.tid} is in seccomp mode ${tc!.seccomp_mode}`);
+  }
+  const mmImage = imageFileName('mm', task.pid);
+  for (const vma of task.mm!.vmas ?? []) {
+    for (const [bit, what] of UNSUPPORTED_VMA) {
+      if (vma.status & bit) unsupported(task, mmImage, `the area 0x${vma.start.toString(16)}-0x${vma.end.toString(16)} is ${what}, which is not restored yet`);
+    }
+    if (vma.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED)) {
+      const file = plan.files.get(Number(vma.shmid));
+      if (file?.reg === undefined) unsupported(task, mmImage, `the area 0x${vma.start.toString(16)} maps file ${vma.shmid}, which is not a regular file in files.img`);
+    }
+  }
+  const fdImage = imageFileName('fdinfo', task.ids!.files_id);
+  for (const fd of task.fds!) {
+    const file = plan.files.get(fd.id);
+    if (file === undefined) unsupported(task, fdImage, `fd ${fd.fd} refers to file ${fd.id}, which files.img does not have`);
+    if (!SUPPORTED_FD_TYPES.has(file.type) || file.type !== fd.type) {
+      unsupported(task, fdImage, `fd ${fd.fd} is a ${FD_TYPE_NAME.get(file.type) ?? `type ${file.type}`} file, which restore cannot open yet`);
+    }
+  }
+  for (const id of [task.fs!.cwd_id, task.fs!.root_id, task.mm!.exe_file_id]) {
+    if (plan.files.get(id)?.reg === undefined) unsupported(task, imageFileName('fs', task.pid), `file ${id} (cwd, root or exe) is not a regular file in files.img`);
+  }
+  const root = plan.files.get(task.fs!.root_id)!.reg!.name;
+  if (root !== '/') unsupported(task, imageFileName('fs', task.pid), `its root is ${root}: restoring a chroot is not supported yet`);
+}
