@@ -1,0 +1,66 @@
+/**
+ * The driver's side of a task's files: every file description the images name is opened (or
+ * created) here once, before any task exists, so that a file that cannot be opened stops the
+ * restore before it starts. Tasks take copies with pidfd_getfd (src/restore/files/install.ts).
+ */
+import { FdTypes } from '../../images/generated/types.js';
+import { RestoreError } from '../errors.js';
+import type { RestorePlan } from '../plan.js';
+import { closeOpened, EVENTFD_OPENER, PIPE_OPENER, REG_OPENER } from './basic_kinds.js';
+import type { FileKindOpener, OpenContext } from './kind.js';
+
+const OPENERS: ReadonlyMap<number, FileKindOpener> = new Map([
+  [FdTypes.REG, REG_OPENER],
+  [FdTypes.PIPE, PIPE_OPENER],
+  [FdTypes.EVENTFD, EVENTFD_OPENER],
+]);
+
+/** The files of a restore, open in the driver. */
+export class DriverFiles {
+  readonly #ctx: OpenContext;
+  readonly #byId = new Map<number, number>();
+
+  private constructor(plan: RestorePlan) {
+    this.#ctx = { plan, pipes: new Map(), pipeEnds: new Set(), opened: [] };
+  }
+
+  /** Opens every file any task has open (in pstree order, fds in order); closes all on failure. */
+  static openAll(plan: RestorePlan): DriverFiles {
+    const files = new DriverFiles(plan);
+    try {
+      for (const task of plan.tasks) {
+        for (const fd of task.fds ?? []) files.#open(fd.id, task.pid, fd.fd);
+      }
+    } catch (err) {
+      files.close();
+      throw err;
+    }
+    return files;
+  }
+
+  #open(id: number, pid: number, fdNum: number): void {
+    if (this.#byId.has(id)) return;
+    const entry = this.#ctx.plan.files.get(id)!;
+    const opener = OPENERS.get(entry.type);
+    if (opener === undefined) throw new RestoreError('RESTORE_UNSUPPORTED', `Task ${pid}, fd ${fdNum}: file ${id} of type ${entry.type} cannot be opened`, { pid, image: 'files.img' });
+    try {
+      this.#byId.set(id, opener.open(entry, this.#ctx));
+    } catch (err) {
+      if (err instanceof RestoreError) throw err;
+      throw new RestoreError('RESTORE_FAILED', `Task ${pid}, fd ${fdNum}: cannot open file ${id} (${opener.kind}): ${(err as Error).message}`, { pid, image: 'files.img', step: 'open its files', cause: err });
+    }
+  }
+
+  /** The driver's fd of file `id`. */
+  fd(id: number): number {
+    const fd = this.#byId.get(id);
+    if (fd === undefined) throw new Error(`File ${id} was not opened`);
+    return fd;
+  }
+
+  /** Closes every fd of the driver's. */
+  close(): void {
+    closeOpened(this.#ctx);
+    this.#byId.clear();
+  }
+}
