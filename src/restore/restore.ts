@@ -1,0 +1,267 @@
+/**
+ * `criu-ts restore`: brings a process tree back from CRIU images, all or nothing.
+ *
+ *   1. plan: every image read and checked, the PIDs free, the files there with their sizes;
+ *      the files opened in the driver (nothing started yet: any failure leaves nothing behind);
+ *   2. tree: a seed process (src/restore/seed.ts), the tasks cloned with their PIDs, each by its
+ *      own parent, sessions and groups set; the seed then exits, and the root is our child;
+ *   3. per task: a bootstrap area with the restorer blob, the memory (src/restore/mm.ts), the fd
+ *      table and fs (src/restore/files/install.ts), the threads (src/restore/threads.ts), the
+ *      task-wide and per-thread state (src/restore/state.ts), then each thread into its saved
+ *      state and the bootstrap unmapped (src/restore/switch.ts); every task waits, stopped;
+ *   4. all tasks let go at once (PTRACE_DETACH).
+ *
+ * Any failure after step 1 kills every task created (SIGKILL) and reaps it before the error,
+ * which names the task, the image and the step, is thrown.
+ */
+import { statSync, writeFileSync } from 'node:fs';
+import { CriuTsError } from '../errors.js';
+import { readMaps } from '../proc/index.js';
+import { ptraceStats, resetPtraceStats, type Tracee } from '../ptrace/index.js';
+import { hostArch, isSysError, kill, pageSize, ptraceGetRseqConfiguration, SIG, type RseqConfiguration } from '../sys/index.js';
+import { restoreArch, type RestoreArch } from './arch.js';
+import { runBatch } from './batch.js';
+import { Bootstrap, bootstrapLayout } from './bootstrap.js';
+import { checkFiles, checkPidsFree } from './checks.js';
+import { RestoreError, stepFailed } from './errors.js';
+import { installFiles } from './files/install.js';
+import { DriverFiles } from './files/open.js';
+import { restoreMemory } from './mm.js';
+import { loadPlan, TASK_STATE, type RestorePlan } from './plan.js';
+import { TaskRegistry } from './registry.js';
+import { startSeed } from './seed.js';
+import { taskStateBatch, threadSigmask, threadStateBatch } from './state.js';
+import { dropBootstrap, enterThread } from './switch.js';
+import { createThreads } from './threads.js';
+import { createTree, type LiveTask } from './tree.js';
+import { planVdso } from './vdso.js';
+import { finishZombies } from './zombies.js';
+
+/** Options of {@link restoreTree}. */
+export interface RestoreOptions {
+  imagesDir: string;
+  log?: (message: string) => void;
+  /** Checked between steps: a restore asked to stop is abandoned cleanly (every task killed). */
+  interrupted?: () => boolean;
+}
+
+/** What a restore did. */
+export interface RestoreResult {
+  rootPid: number;
+  pids: number[];
+  stats: { planMs: number; treeMs: number; tasksMs: number; totalMs: number; pages: bigint; ptraceStops: number };
+}
+
+const BLOCK_BUT_TRAP = ((1n << 64n) - 1n) & ~(1n << 4n);
+
+const yieldToEvents = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Restores the tree in `opts.imagesDir`; returns once every task runs on its own. */
+export async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> {
+  const log = opts.log ?? (() => {});
+  const t0 = performance.now();
+  resetPtraceStats();
+  const rarch = restoreArch(hostArch());
+  const plan = loadPlan(opts.imagesDir, { arch: hostArch(), pageSize: pageSize() });
+  checkPidsFree(plan);
+  checkFiles(plan);
+  const files = DriverFiles.openAll(plan);
+  const planMs = performance.now() - t0;
+  log(`plan: ${plan.tasks.length} task(s) from ${plan.dir} in ${planMs.toFixed(1)} ms`);
+
+  const registry = new TaskRegistry();
+  let live: Map<number, LiveTask> | null = null;
+  let pages = 0n;
+  const checkInterrupt = async () => {
+    await yieldToEvents();
+    if (opts.interrupted?.()) throw new RestoreError('RESTORE_INTERRUPTED', `Restore of ${plan.dir} interrupted: every task created was killed`);
+  };
+  let treeMs = 0;
+  try {
+    const seed = startSeed();
+    registry.addProcess(seed);
+    try {
+      live = createTree(plan, seed, registry, { log });
+    } catch (err) {
+      throw stepFailed(err, { pid: plan.root.pid, step: 'create the tree', image: 'pstree.img' });
+    }
+    retireSeed(seed, registry);
+    treeMs = performance.now() - t0 - planMs;
+    log(`tree: ${live.size} task(s) in ${treeMs.toFixed(1)} ms`);
+    const shmemOwners = new Map<bigint, { pid: number; start: bigint; end: bigint }>();
+    for (const task of live.values()) {
+      if (task.plan.zombie) continue;
+      await checkInterrupt();
+      pages += restoreTask(plan, task, { rarch, files, registry, shmemOwners, log });
+    }
+    finishZombies(plan, live, log);
+    await checkInterrupt();
+  } catch (err) {
+    const left = registry.killAll();
+    files.close();
+    if (left.length > 0) log(`tasks still there after the failure: ${left.join(', ')}`);
+    if (err instanceof CriuTsError) throw err;
+    throw new RestoreError('RESTORE_FAILED', `Restore failed: ${(err as Error).message}`, { cause: err });
+  }
+  files.close();
+  release(live);
+  const totalMs = performance.now() - t0;
+  log(`restored ${live.size} task(s) in ${totalMs.toFixed(1)} ms`);
+  return {
+    rootPid: plan.root.pid,
+    pids: plan.tasks.map((t) => t.pid),
+    stats: { planMs, treeMs, tasksMs: totalMs - planMs - treeMs, totalMs, pages, ptraceStops: ptraceStats().stops },
+  };
+}
+
+/** `kill(seed, SIGKILL)` and reap it: the root, its only child, falls back to us (the subreaper). */
+function retireSeed(seed: Tracee, registry: TaskRegistry): void {
+  kill(seed.pid, SIG.KILL);
+  for (;;) {
+    const st = seed.waitStop({ timeoutMs: 5000 });
+    if (st.kind === 'exited' || st.kind === 'signaled') break;
+  }
+  registry.forget(seed.pid);
+}
+
+interface TaskDeps {
+  rarch: RestoreArch;
+  files: DriverFiles;
+  registry: TaskRegistry;
+  shmemOwners: Map<bigint, { pid: number; start: bigint; end: bigint }>;
+  log: (m: string) => void;
+}
+
+/** Everything of one task, up to its threads waiting at rt_sigreturn's exit and no bootstrap left. */
+function restoreTask(plan: RestorePlan, task: LiveTask, deps: TaskDeps): bigint {
+  const p = task.plan;
+  const leader = task.leader;
+  const started = performance.now();
+  let step = 'map its bootstrap area';
+  let image: string | undefined = `mm-${p.pid}.img`;
+  try {
+    const current = readMaps(p.pid);
+    const vdso = planVdso(p.pid, p.mm!.vmas ?? [], current);
+    const xstateSize = leader.xstateSize();
+    const layout = bootstrapLayout(deps.rarch.blob().bytes.length, plan.pageSize, {
+      records: recordsNeeded(p),
+      dataBytes: dataNeeded(plan, p),
+      frames: p.threads.length,
+      frameSize: deps.rarch.sigframeSize(xstateSize),
+      frameAlign: deps.rarch.frameAlign,
+      parkBytes: Number(vdso.parkBytes),
+    });
+    const taken = [...(p.mm!.vmas ?? []).map((v) => ({ start: v.start, end: v.end })), ...current.map((m) => ({ start: m.start, end: m.end }))];
+    const taskSize = leader.arch.taskSize();
+    const rseq = rseqOf(p.pid);
+    const boot = Bootstrap.map(leader, { blob: deps.rarch.blob(), layout, taken, ceiling: taskSize });
+    leader.setSigmask(BLOCK_BUT_TRAP);
+
+    step = 'restore its memory';
+    const mem = restoreMemory({ plan, task: p, leader, boot, vdso, taskSize, shmemOwners: deps.shmemOwners, sameExe: sameExe(plan, p.pid), rseq }, deps.log);
+    const memMs = performance.now() - started;
+
+    step = 'install its files';
+    image = `fdinfo-${p.ids!.files_id}.img`;
+    installFiles(plan, p, deps.files, leader, boot);
+
+    step = 'create its threads';
+    image = 'pstree.img';
+    createThreads(task, boot, deps.registry);
+
+    step = 'restore its signal actions, timers and limits';
+    image = p.threads[0]!.image;
+    const { batch, deferred } = taskStateBatch(p, boot, leader.arch.nr);
+    const results = runBatch(leader, boot, batch);
+    batch.records.forEach((r, i) => {
+      if (!r.stop && results[i]! < 0n && results[i]! >= -4095n) deps.log(`task ${p.pid}: ${r.what} failed (errno ${-results[i]!}), going on`);
+    });
+
+    // Threads last-created first, the leader last: it unmaps the bootstrap for them all.
+    for (let i = task.threads.length - 1; i >= 0; i--) {
+      const t = task.threads[i]!;
+      const tp = p.threads[i]!;
+      step = `restore thread ${tp.tid}`;
+      image = tp.image;
+      t.setSigmask(BLOCK_BUT_TRAP);
+      const tb = threadStateBatch(p, i, boot, leader.arch.nr, deps.rarch.clearTidAddress(tp.core));
+      runBatch(t, boot, tb);
+      const sas = tp.core.thread_core?.sas;
+      enterThread(t, boot, deps.rarch, {
+        regs: deps.rarch.threadRegs(tp.core),
+        xstate: deps.rarch.threadXstate(tp.core, t.getXstate()),
+        sigmask: threadSigmask(p, i),
+        ...(sas === undefined ? {} : { altstack: { sp: sas.ss_sp, flags: sas.ss_flags, size: sas.ss_size } }),
+        slot: i,
+      });
+    }
+    step = 'unmap its bootstrap area';
+    image = undefined;
+    dropBootstrap(leader, boot, deferred);
+    writeProcFile(p.pid, 'oom_score_adj', p.threads[0]!.core.tc?.oom_score_adj);
+    deps.log(`task ${p.pid}: ${p.mm!.vmas?.length ?? 0} areas, ${mem.pages} bytes of pages (${memMs.toFixed(1)} ms), ${p.fds!.length} fds, ${task.threads.length} thread(s), ready in ${(performance.now() - started).toFixed(1)} ms`);
+    return mem.pages / BigInt(plan.pageSize);
+  } catch (err) {
+    throw stepFailed(err, image === undefined ? { pid: p.pid, step } : { pid: p.pid, step, image });
+  }
+}
+
+/** Records of the largest batch of a task (memory, fds, or state), generously. */
+function recordsNeeded(p: RestorePlan['tasks'][number]): number {
+  const vmas = p.mm!.vmas?.length ?? 0;
+  const runs = p.pages!.runs.length;
+  const memory = 16 + vmas * (4 + 20) + runs * 2;
+  const fds = 16 + p.fds!.length * 3;
+  const signals = p.threads.reduce((n, t) => n + (t.core.tc?.signals_s?.signals?.length ?? 0) + (t.core.thread_core?.signals_p?.signals?.length ?? 0), 0);
+  return Math.max(memory, fds, 128 + signals);
+}
+
+/** Bytes of data of the largest batch: paths, sigactions, limits, siginfos, auxv. */
+function dataNeeded(plan: RestorePlan, p: RestorePlan['tasks'][number]): number {
+  let paths = 0;
+  for (const f of plan.files.values()) if (f.reg !== undefined) paths += Buffer.byteLength(f.reg.name) + 16;
+  paths += 4 * (Buffer.byteLength(p.pages!.file) + 16);
+  for (const s of plan.shmem.values()) paths += Buffer.byteLength(s.file) + 64;
+  const signals = p.threads.reduce((n, t) => n + (t.core.tc?.signals_s?.signals?.length ?? 0) + (t.core.thread_core?.signals_p?.signals?.length ?? 0), 0);
+  return 16384 + paths + signals * 136 + (p.mm!.vmas?.length ?? 0) * 96;
+}
+
+/** `PTRACE_GET_RSEQ_CONFIGURATION` of a new task: the registration it inherited, if any. */
+function rseqOf(pid: number): RseqConfiguration | undefined {
+  try {
+    return ptraceGetRseqConfiguration(pid);
+  } catch (err) {
+    if (isSysError(err, 'EIO') || isSysError(err, 'EINVAL')) return undefined;
+    throw err;
+  }
+}
+
+/** Is the image's executable the file the task runs now (then PR_SET_MM_MAP keeps it)? */
+function sameExe(plan: RestorePlan, pid: number): boolean {
+  const reg = plan.files.get(plan.byPid.get(pid)!.mm!.exe_file_id)!.reg!;
+  try {
+    const now = statSync(`/proc/${pid}/exe`);
+    const then = statSync(reg.name);
+    return now.dev === then.dev && now.ino === then.ino;
+  } catch {
+    return false;
+  }
+}
+
+function writeProcFile(pid: number, name: string, value: number | undefined): void {
+  if (value === undefined) return;
+  try {
+    writeFileSync(`/proc/${pid}/${name}`, String(value));
+  } catch {
+    // best effort: the value is the kernel's default in the usual case
+  }
+}
+
+/** Lets every task go (`PTRACE_DETACH` from its stop); a task dumped stopped gets SIGSTOP. */
+function release(live: Map<number, LiveTask>): void {
+  for (const task of live.values()) {
+    if (task.plan.zombie) continue;
+    for (const t of task.threads) t.detach(0);
+    if (task.plan.state === TASK_STATE.STOPPED) kill(task.plan.pid, SIG.STOP);
+  }
+}

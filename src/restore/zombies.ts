@@ -1,0 +1,37 @@
+/**
+ * Zombies: a task that had exited but was not yet reaped is created like any other (its PID and
+ * parent link matter to its parent), then made to end the way it ended: `exit_group(code)` run at
+ * its own syscall site, or the signal that killed it delivered. Its parent, restored and stopped,
+ * finds it a zombie as before.
+ */
+import { findSyscallSite } from '../remote/index.js';
+import { describeWaitStatus, SIG, tgkill } from '../sys/index.js';
+import type { RestorePlan } from './plan.js';
+import type { LiveTask } from './tree.js';
+
+/** Ends every zombie of the tree (each stopped since its birth). */
+export function finishZombies(plan: RestorePlan, live: Map<number, LiveTask>, log: (m: string) => void): void {
+  for (const task of plan.tasks) {
+    if (!task.zombie) continue;
+    const t = live.get(task.pid)!.leader;
+    const signal = task.exitCode & 0x7f;
+    if (signal !== 0) {
+      tgkill(task.pid, task.pid, { signal });
+      t.cont(0);
+    } else {
+      const ops = t.arch;
+      t.setRegs(ops.setupSyscall(t.getRegs(), { nr: ops.nr.exit_group, args: [(task.exitCode >> 8) & 0xff], ip: findSyscallSite(task.pid) }));
+      t.cont(0);
+    }
+    for (;;) {
+      const st = t.waitStop({ timeoutMs: 5000 });
+      if (st.kind === 'exited' || st.kind === 'signaled') {
+        log(`task ${task.pid}: a zombie again (${describeWaitStatus(st)})`);
+        break;
+      }
+      if (st.kind === 'stopped' && st.signal === signal) t.cont(signal);
+      else if (st.kind === 'stopped' && st.signal !== SIG.TRAP) t.cont(st.signal);
+      else t.cont(0);
+    }
+  }
+}
