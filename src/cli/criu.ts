@@ -4,22 +4,26 @@
  *
  *   criu-ts check [--extra] [--experimental] [--all] [--feature NAME] [--json] [-v]
  *   criu-ts dump -t PID -D DIR [-R|--leave-running] [-s|--leave-stopped] [-o LOG] [-v[N]]
+ *   criu-ts restore -D DIR [-d|--restore-detached] [--pidfile F] [-o LOG] [-v[N]]
  */
 import { parseArgs } from 'node:util';
 import { CriuTsError } from '../errors.js';
 import { runCheck } from './check.js';
 import { dumpCommand } from './dump.js';
+import { restoreCommand } from './restore.js';
 
 const VERSION = '0.1.0';
 
 const USAGE = `Usage:
   criu-ts check [--extra] [--experimental] [--all] [--feature NAME] [--json] [-v]
   criu-ts dump -t PID -D DIR [-R|--leave-running] [-s|--leave-stopped] [-o LOG] [-v[N]]
+  criu-ts restore -D DIR [-d|--restore-detached] [--pidfile F] [-o LOG] [-v[N]]
   criu-ts --version
 
 Commands:
   check          check that the kernel supports what checkpoint/restore needs
   dump           checkpoint the process tree rooted at PID into DIR
+  restore        bring back the process tree checkpointed in DIR
 `;
 
 function check(args: string[]): number {
@@ -54,6 +58,8 @@ export async function main(argv: string[]): Promise<number> {
         return check(rest);
       case 'dump':
         return await dumpCommand(rest);
+      case 'restore':
+        return await restoreCommand(rest);
       case '-V':
       case '--version':
         process.stdout.write(`Version: ${VERSION} (criu-ts)\n`);

@@ -1,10 +1,12 @@
 /*
- * A target for the dump tests: memory with a known pattern (argv[1] MiB, default 4), two extra
- * threads, a SIGUSR1 handler and SIGUSR2 blocked, a pipe with data (fds 3/4), a file at offset 42
- * (fd 5, argv[2] when given). Prints "pattern <address> <bytes>" then signals ready; on SIGTERM it
- * checks the pattern and prints PASS or FAIL.
+ * A target for the dump and restore tests: memory with a known pattern (argv[1] MiB, default 4),
+ * two extra threads, a SIGUSR1 handler and SIGUSR2 blocked, a pipe with data (fds 3/4), a file at
+ * offset 42 (fd 5, argv[2] when given). Prints "pattern <address> <bytes>" then signals ready; on
+ * SIGTERM it checks all of that (the pattern, its threads, the handler, the mask, the pipe's data,
+ * the file's offset) and prints PASS, or FAIL and what differs.
  */
 #include "common.h"
+#include <dirent.h>
 #include <pthread.h>
 #include <sys/mman.h>
 
@@ -20,6 +22,39 @@ static void *idle(void *arg)
 	for (;;)
 		pause();
 	return NULL;
+}
+
+static int threads(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	while (d != NULL && (e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	if (d != NULL)
+		closedir(d);
+	return n;
+}
+
+/* Everything but the pattern: threads, handler, mask, the pipe's data, the file's offset. */
+static int check_state(int with_file)
+{
+	struct sigaction sa;
+	sigset_t mask;
+	char buf[16] = { 0 };
+	if (threads() != 3)
+		return say("FAIL threads %d\n", threads()), 1;
+	if (sigaction(SIGUSR1, NULL, &sa) || sa.sa_handler != on_usr1 || !(sa.sa_flags & SA_RESTART))
+		return say("FAIL SIGUSR1 handler\n"), 1;
+	if (sigprocmask(SIG_BLOCK, NULL, &mask) || !sigismember(&mask, SIGUSR2))
+		return say("FAIL SIGUSR2 not blocked\n"), 1;
+	fcntl(3, F_SETFL, O_NONBLOCK);
+	if (read(3, buf, sizeof buf) != 7 || memcmp(buf, "dump me", 7) != 0)
+		return say("FAIL pipe data '%s'\n", buf), 1;
+	if (with_file && lseek(5, 0, SEEK_CUR) != 42)
+		return say("FAIL file offset %ld\n", (long)lseek(5, 0, SEEK_CUR)), 1;
+	say("PASS\n");
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -72,6 +107,5 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	say("PASS\n");
-	return 0;
+	return check_state(argc > 2);
 }
