@@ -10,6 +10,7 @@ import { ImageDir } from '../../src/images/image_dir.js';
 import { IMAGE_FILES, imageFileKind } from '../../src/images/image_files.js';
 import { readEntries, readSingle } from '../../src/images/typed.js';
 import { CRIT_TS } from './paths.js';
+import { signalProgram, waitFor, type Target } from './programs.js';
 
 /** A dump of a running tree. */
 export interface FdDump {
@@ -80,4 +81,20 @@ export function kdev(dev: bigint): number {
   const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
   const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
   return Number((major << 20n) | minor);
+}
+
+/**
+ * Waits until task `pid` sleeps in pause() again. A program that waits with
+ * `while (!terminated) pause();` misses a SIGTERM that lands while an interrupted pause() is being
+ * restarted (after a dump let it go): the handler runs before the restarted call, which then sleeps.
+ */
+export function waitPaused(pid: number): void {
+  waitFor(() => readFileSync(`/proc/${pid}/wchan`, 'utf8').includes('pause'), `task ${pid} to sleep in pause()`);
+}
+
+/** Sends SIGTERM once the program sleeps in pause() again; it checks its own state and says PASS. */
+export function expectPass(target: Target): void {
+  waitPaused(target.pid);
+  signalProgram(target, 'SIGTERM');
+  target.waitOutput(/PASS/);
 }

@@ -3,8 +3,8 @@ import { statSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DumpError, dumpTree } from '../../src/dump/dump.js';
 import { FdTypes } from '../../src/images/generated/types.js';
-import { decodeWithBothCrits, dumpRunning, fdinfoText, kdev } from '../support/fd_dump.js';
-import { killAllPrograms, signalProgram, startProgram, workDir } from '../support/programs.js';
+import { decodeWithBothCrits, dumpRunning, expectPass, fdinfoText, kdev } from '../support/fd_dump.js';
+import { killAllPrograms, startProgram, workDir } from '../support/programs.js';
 
 afterAll(() => killAllPrograms());
 
@@ -70,8 +70,7 @@ describe('epoll dump', () => {
     expect(critEp.epfd.tfd.map((t) => t.tfd)).toEqual(tfds.map((t) => t.tfd));
 
     // The task runs on with its epolls as they were.
-    signalProgram(target, 'SIGTERM');
-    target.waitOutput(/PASS/);
+    expectPass(target);
   });
 
   it('refuses an epoll whose target fd was closed, naming the task and the epoll fd', async () => {
@@ -86,7 +85,6 @@ describe('epoll dump', () => {
     expect(error).not.toBeInstanceOf(DumpError);
     expect((error as { code: string }).code).toBe('FD_TARGET_MISSING');
     expect((error as Error).message).toMatch(new RegExp(`^task ${target.pid}, fd 6: epoll target fd ${stale} is not open in the task`));
-    signalProgram(target, 'SIGTERM');
-    target.waitOutput(/PASS/);
+    expectPass(target);
   });
 });

@@ -1,8 +1,8 @@
 /** Dumping timerfds: clock, settime flags, unread ticks, interval and time left, against fdinfo. */
 import { afterAll, describe, expect, it } from 'vitest';
 import { FdTypes } from '../../src/images/generated/types.js';
-import { decodeWithBothCrits, dumpRunning, fdinfoText } from '../support/fd_dump.js';
-import { killAllPrograms, signalProgram, startProgram } from '../support/programs.js';
+import { decodeWithBothCrits, dumpRunning, expectPass, fdinfoText } from '../support/fd_dump.js';
+import { killAllPrograms, startProgram } from '../support/programs.js';
 
 afterAll(() => killAllPrograms());
 
@@ -69,7 +69,6 @@ describe('timerfd dump', () => {
     expect(critFd4.tfd.clockid).toBe(CLOCK_REALTIME);
     expect(Number(critFd4.tfd.settime_flags)).toBe(3);
 
-    signalProgram(target, 'SIGTERM');
-    target.waitOutput(/PASS/);
+    expectPass(target);
   });
 });

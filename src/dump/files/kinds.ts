@@ -4,6 +4,7 @@
  */
 import { EVENTFD_KIND, PIPE_KIND, REG_KIND } from './basic_kinds.js';
 import { EVENTPOLL_KIND } from './epoll.js';
+import { INOTIFY_KIND } from './inotify.js';
 import { unsupportedKind, type FdKindHandler } from './kind.js';
 import { SIGNALFD_KIND } from './signalfd.js';
 import { SOCKET_KINDS } from './socket.js';
@@ -17,6 +18,7 @@ export const FD_KINDS: readonly FdKindHandler[] = [
   EVENTPOLL_KIND,
   SIGNALFD_KIND,
   TIMERFD_KIND,
+  INOTIFY_KIND,
   ...SOCKET_KINDS,
   unsupportedKind('REG', (link) => link.endsWith(' (deleted)'), (link) => `the file ${link} was deleted (ghost files are not dumped yet)`),
   unsupportedKind('MEMFD', (link) => link.startsWith('/memfd:'), (link) => `memfd ${link} is not supported yet`),
