@@ -20,7 +20,7 @@ import { readPosixTimers, readStat, readTaskLink } from '../proc/index.js';
 import { freezeTree, type FrozenProcess, type FrozenTree } from '../ptrace/index.js';
 import { SIG, close, hostArch, kill } from '../sys/index.js';
 import { buildCore, zombieCore, TASK_STATE, type TaskFacts, type ThreadFacts } from './core.js';
-import { dumpFds, newFdDumpContext, type FdDumpContext } from './files/fds.js';
+import { dumpFds, finishFds, newFdDumpContext, type FdDumpContext } from './files/fds.js';
 import { addDirectory, addMappedFile } from './files/reg.js';
 import { FileTable } from './files/table.js';
 import { KobjIds } from './ids.js';
@@ -41,6 +41,8 @@ export interface DumpOptions {
   log?: (message: string) => void;
   /** Checked between steps: a dump asked to stop (SIGINT) is abandoned cleanly. */
   interrupted?: () => boolean;
+  /** `--shell-job`: the tree may hold the terminal of the shell it was started from. */
+  shellJob?: boolean;
   /** How long the tree may take to freeze (CRIU's --timeout), in ms. */
   freezeTimeoutMs?: number;
 }
@@ -104,15 +106,16 @@ export async function dumpTree(rootPid: number, opts: DumpOptions): Promise<Dump
   const frozenAt = performance.now();
   log(`froze ${tree.processes.length} task(s) in ${(frozenAt - started).toFixed(1)} ms`);
   const files = new FileTable();
+  const shmem: ShmemDumpState = { done: new Set(), nextPagesId: () => state.nextPagesId++, pagesWritten: 0 };
   const state: DumpState = {
     writer,
     ids: new KobjIds(),
     files,
-    fds: newFdDumpContext(files),
+    fds: newFdDumpContext(files, { shellJob: opts.shellJob ?? false, writer, shmem }),
     pstree: [],
     fdinfoWritten: new Set(),
     nextPagesId: 1,
-    shmem: { done: new Set(), nextPagesId: () => state.nextPagesId++, pagesWritten: 0 },
+    shmem,
     stats: { freezingMs: frozenAt - started, frozenMs: 0, memdumpMs: 0, pagesScanned: 0, pagesWritten: 0, bytesWritten: 0 },
   };
   try {
@@ -121,6 +124,7 @@ export async function dumpTree(rootPid: number, opts: DumpOptions): Promise<Dump
       dumpProcess(tree, proc, rootPid, state, log);
     }
     await checkInterrupt();
+    finishFds(state.fds);
     writeTreeImages(state, rootPid);
     state.stats.frozenMs = performance.now() - frozenAt;
     writeStats(state);

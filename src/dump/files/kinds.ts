@@ -6,6 +6,7 @@ import { EVENTFD_KIND, PIPE_KIND, REG_KIND } from './basic_kinds.js';
 import { EVENTPOLL_KIND } from './epoll.js';
 import { INOTIFY_KIND } from './inotify.js';
 import { unsupportedKind, type FdKindHandler } from './kind.js';
+import { DELETED_FILE_KIND } from './path_file.js';
 import { SIGNALFD_KIND } from './signalfd.js';
 import { SOCKET_KINDS } from './socket.js';
 import { TIMERFD_KIND } from './timerfd.js';
@@ -20,9 +21,9 @@ export const FD_KINDS: readonly FdKindHandler[] = [
   TIMERFD_KIND,
   INOTIFY_KIND,
   ...SOCKET_KINDS,
-  unsupportedKind('REG', (link) => link.endsWith(' (deleted)'), (link) => `the file ${link} was deleted (ghost files are not dumped yet)`),
   unsupportedKind('MEMFD', (link) => link.startsWith('/memfd:'), (link) => `memfd ${link} is not supported yet`),
   unsupportedKind('FIFO', (link, stat) => link.startsWith('/') && (stat.mode & S_IFMT) === 0o010000n, (link) => `fifo ${link} is not supported yet`),
   unsupportedKind('TTY', (link, stat) => (stat.mode & S_IFMT) === 0o020000n && /^\/dev\/(pts\/|tty|console|ptmx)/.test(link), (link) => `terminal ${link} needs --shell-job (not supported yet)`),
+  DELETED_FILE_KIND,
   REG_KIND,
 ];
