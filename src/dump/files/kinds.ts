@@ -6,6 +6,7 @@ import { EVENTFD_KIND, PIPE_KIND, REG_KIND } from './basic_kinds.js';
 import { EVENTPOLL_KIND } from './epoll.js';
 import { INOTIFY_KIND } from './inotify.js';
 import { unsupportedKind, type FdKindHandler } from './kind.js';
+import { HUGETLB_MEMFD_KIND, MEMFD_KIND } from './memfd.js';
 import { DELETED_FILE_KIND } from './path_file.js';
 import { SIGNALFD_KIND } from './signalfd.js';
 import { SOCKET_KINDS } from './socket.js';
@@ -21,7 +22,8 @@ export const FD_KINDS: readonly FdKindHandler[] = [
   TIMERFD_KIND,
   INOTIFY_KIND,
   ...SOCKET_KINDS,
-  unsupportedKind('MEMFD', (link) => link.startsWith('/memfd:'), (link) => `memfd ${link} is not supported yet`),
+  MEMFD_KIND,
+  HUGETLB_MEMFD_KIND,
   unsupportedKind('FIFO', (link, stat) => link.startsWith('/') && (stat.mode & S_IFMT) === 0o010000n, (link) => `fifo ${link} is not supported yet`),
   unsupportedKind('TTY', (link, stat) => (stat.mode & S_IFMT) === 0o020000n && /^\/dev\/(pts\/|tty|console|ptmx)/.test(link), (link) => `terminal ${link} needs --shell-job (not supported yet)`),
   DELETED_FILE_KIND,
