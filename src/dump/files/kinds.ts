@@ -4,6 +4,7 @@
  */
 import { EVENTFD_KIND, PIPE_KIND, REG_KIND } from './basic_kinds.js';
 import { EVENTPOLL_KIND } from './epoll.js';
+import { FIFO_KIND } from './fifo.js';
 import { INOTIFY_KIND } from './inotify.js';
 import { unsupportedKind, type FdKindHandler } from './kind.js';
 import { HUGETLB_MEMFD_KIND, MEMFD_KIND } from './memfd.js';
@@ -24,7 +25,7 @@ export const FD_KINDS: readonly FdKindHandler[] = [
   ...SOCKET_KINDS,
   MEMFD_KIND,
   HUGETLB_MEMFD_KIND,
-  unsupportedKind('FIFO', (link, stat) => link.startsWith('/') && (stat.mode & S_IFMT) === 0o010000n, (link) => `fifo ${link} is not supported yet`),
+  FIFO_KIND,
   unsupportedKind('TTY', (link, stat) => (stat.mode & S_IFMT) === 0o020000n && /^\/dev\/(pts\/|tty|console|ptmx)/.test(link), (link) => `terminal ${link} needs --shell-job (not supported yet)`),
   DELETED_FILE_KIND,
   REG_KIND,
