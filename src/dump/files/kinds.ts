@@ -6,14 +6,13 @@ import { EVENTFD_KIND, PIPE_KIND, REG_KIND } from './basic_kinds.js';
 import { EVENTPOLL_KIND } from './epoll.js';
 import { FIFO_KIND } from './fifo.js';
 import { INOTIFY_KIND } from './inotify.js';
-import { unsupportedKind, type FdKindHandler } from './kind.js';
+import type { FdKindHandler } from './kind.js';
 import { HUGETLB_MEMFD_KIND, MEMFD_KIND } from './memfd.js';
 import { DELETED_FILE_KIND } from './path_file.js';
 import { SIGNALFD_KIND } from './signalfd.js';
 import { SOCKET_KINDS } from './socket.js';
 import { TIMERFD_KIND } from './timerfd.js';
-
-const S_IFMT = 0o170000n;
+import { OTHER_TTY_KIND, TTY_KIND } from './tty.js';
 
 export const FD_KINDS: readonly FdKindHandler[] = [
   PIPE_KIND,
@@ -26,7 +25,8 @@ export const FD_KINDS: readonly FdKindHandler[] = [
   MEMFD_KIND,
   HUGETLB_MEMFD_KIND,
   FIFO_KIND,
-  unsupportedKind('TTY', (link, stat) => (stat.mode & S_IFMT) === 0o020000n && /^\/dev\/(pts\/|tty|console|ptmx)/.test(link), (link) => `terminal ${link} needs --shell-job (not supported yet)`),
+  TTY_KIND,
+  OTHER_TTY_KIND,
   DELETED_FILE_KIND,
   REG_KIND,
 ];

@@ -1,0 +1,93 @@
+/*
+ * Pseudo-terminals for the fd-dump tests. This program stands for the shell: it opens a pty master
+ * and forks the child that is the tree to dump. The child becomes a session leader, closes the
+ * master and opens the slave, which becomes its controlling terminal (the master stays outside).
+ * In the child:
+ *   fd 3: the slave, O_RDWR; fd 4: the slave again, O_RDWR|O_NONBLOCK (another open file);
+ *         termios changed (no ECHO, no ICANON, VMIN 3, VTIME 7, VINTR ^G), ECHO locked, window
+ *         33x111 (1x2 px), then TIOCEXCL
+ *   fd 5: a pty master of its own, in packet mode, locked again after fd 6 was opened
+ *   fd 6: its slave, O_RDWR|O_NOCTTY
+ * Prints "child <pid> shell <index> own <index>" and the child's termios as the C library reads
+ * it ("termios <iflag> <oflag> <cflag> <lflag> <line> <c_cc[0..18] in hex>", "locked <lflag>"),
+ * signals ready from the child, and on SIGTERM the child checks its settings, sends a line through
+ * its own pair and prints PASS; the parent waits for it.
+ */
+#include "common.h"
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <termios.h>
+
+static int child_main(const char *shell_pts)
+{
+	if (setsid() < 0 || close(3) || open(shell_pts, O_RDWR) != 3 || open(shell_pts, O_RDWR | O_NONBLOCK) != 4)
+		return 3;
+	struct termios t;
+	tcgetattr(3, &t);
+	t.c_lflag &= ~(ECHO | ICANON);
+	t.c_cc[VMIN] = 3;
+	t.c_cc[VTIME] = 7;
+	t.c_cc[VINTR] = 7;
+	if (tcsetattr(3, TCSANOW, &t))
+		return 4;
+	struct termios lock;
+	memset(&lock, 0, sizeof lock);
+	lock.c_lflag = ECHO;
+	struct winsize ws = { .ws_row = 33, .ws_col = 111, .ws_xpixel = 1, .ws_ypixel = 2 };
+	if (ioctl(3, TIOCSLCKTRMIOS, &lock) || ioctl(3, TIOCSWINSZ, &ws) || ioctl(3, TIOCEXCL))
+		return 5;
+	int on = 1;
+	if (posix_openpt(O_RDWR | O_NOCTTY) != 5 || grantpt(5) || unlockpt(5) || ioctl(5, TIOCPKT, &on))
+		return 6;
+	int own = -1;
+	ioctl(5, TIOCGPTN, &own);
+	if (open(ptsname(5), O_RDWR | O_NOCTTY) != 6 || ioctl(5, TIOCSPTLCK, &on))
+		return 7;
+	int shell = atoi(strrchr(shell_pts, '/') + 1);
+	say("child %d shell %d own %d\n", (int)getpid(), shell, own);
+	tcgetattr(3, &t);
+	say("termios %x %x %x %x %x", t.c_iflag, t.c_oflag, t.c_cflag, t.c_lflag, t.c_line);
+	for (int i = 0; i < 19; i++)
+		say(" %02x", t.c_cc[i]);
+	say("\n");
+	ioctl(3, TIOCGLCKTRMIOS, &lock);
+	say("locked %x\n", lock.c_lflag);
+	signal_ready();
+	while (!terminated)
+		pause();
+
+	struct termios now;
+	struct winsize w;
+	int excl = 0;
+	tcgetattr(3, &now);
+	ioctl(4, TIOCGWINSZ, &w);
+	ioctl(3, TIOCGEXCL, &excl);
+	if (now.c_lflag != t.c_lflag || now.c_cc[VMIN] != 3 || w.ws_col != 111 || !excl || tcgetpgrp(3) != getpid()) {
+		say("FAIL: terminal settings\n");
+		return 1;
+	}
+	char buf[16] = { 0 };
+	if (write(6, "pong\n", 5) != 5 || read(5, buf, sizeof buf) < 6 || memcmp(buf + 1, "pong", 4)) {
+		say("FAIL: own pair\n");
+		return 1;
+	}
+	say("PASS\n");
+	return 0;
+}
+
+int main(void)
+{
+	int master = posix_openpt(O_RDWR | O_NOCTTY);
+	if (master != 3 || grantpt(master) || unlockpt(master))
+		return 2;
+	char pts[64];
+	snprintf(pts, sizeof pts, "%s", ptsname(master));
+	pid_t child = fork();
+	if (child == 0) {
+		catch_term();
+		return child_main(pts);
+	}
+	int status = 0;
+	waitpid(child, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
