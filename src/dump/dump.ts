@@ -43,6 +43,8 @@ export interface DumpOptions {
   interrupted?: () => boolean;
   /** `--shell-job`: the tree may hold the terminal of the shell it was started from. */
   shellJob?: boolean;
+  /** `--ext-unix-sk`: a Unix datagram socket may keep a named peer outside the tree. */
+  extUnixSk?: boolean;
   /** How long the tree may take to freeze (CRIU's --timeout), in ms. */
   freezeTimeoutMs?: number;
 }
@@ -111,7 +113,7 @@ export async function dumpTree(rootPid: number, opts: DumpOptions): Promise<Dump
     writer,
     ids: new KobjIds(),
     files,
-    fds: newFdDumpContext(files, { shellJob: opts.shellJob ?? false, writer, shmem }),
+    fds: newFdDumpContext(files, { shellJob: opts.shellJob ?? false, extUnixSk: opts.extUnixSk ?? false, writer, shmem }),
     pstree: [],
     fdinfoWritten: new Set(),
     nextPagesId: 1,

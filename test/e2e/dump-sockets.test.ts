@@ -150,4 +150,45 @@ describe('criu-ts dump of sockets', () => {
     const buf = Buffer.alloc(16);
     expect(buf.subarray(0, recvmsg(conn, buf).bytes).toString()).toBe('still here');
   });
+
+  it('with --ext-unix-sk, records a named datagram peer outside the tree as CRIU does, and still refuses a stream one', () => {
+    const path = join(workDir(), 'e2e-outside-dgram.sock');
+    const peer = socket(AF.UNIX, SOCK.DGRAM | SOCK.CLOEXEC);
+    ours.push(peer);
+    bind(peer, { family: 'unix', path });
+    const target = startProgram('unix_outside', { args: ['dgram', path] });
+    const images = join(scratch, 'ext-unix-sk');
+    const out = criuTs(['dump', '-t', String(target.pid), '-D', images, '-R', '--ext-unix-sk']);
+    expect(out.stderr).toBe('');
+    expect(out.status).toBe(0);
+    const files = decodeBoth(join(images, 'files.img'));
+    const peerIno = inodeOf(process.pid, peer);
+    for (const decoded of [files.ours, files.debian]) {
+      const entries = decoded['entries'] as Json[];
+      const own = entries.find((e) => e['usk']?.['ino'] === inodeOf(target.pid, 3))!;
+      expect(own['usk']).toMatchObject({ type: 'DGRAM', state: 'ESTABLISHED', peer: peerIno, uflags: '0x0' });
+      const ext = entries.find((e) => e['usk']?.['ino'] === peerIno)!;
+      expect(ext['usk']).toMatchObject({ type: 'DGRAM', state: 'LISTEN', uflags: '0x1', flags: '0x0', peer: 0, backlog: 0, name: `${path}=00` });
+      expect(ext['usk']['ns_id']).toBeUndefined();
+    }
+    signalProgram(target, 'SIGTERM');
+    target.waitOutput(/PASS/);
+    const buf = Buffer.alloc(16);
+    expect(buf.subarray(0, recvmsg(peer, buf).bytes).toString()).toBe('still here');
+
+    // A stream connection cannot be cut in half, flag or not.
+    const listenPath = join(workDir(), 'e2e-outside-stream-ext.sock');
+    const listener = socket(AF.UNIX, SOCK.STREAM | SOCK.CLOEXEC);
+    ours.push(listener);
+    bind(listener, { family: 'unix', path: listenPath });
+    listen(listener, { backlog: 1 });
+    const streamTarget = startProgram('unix_outside', { args: ['stream', listenPath] });
+    ours.push(accept(listener));
+    const refused = criuTs(['dump', '-t', String(streamTarget.pid), '-D', join(scratch, 'ext-stream'), '-R', '--ext-unix-sk']);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/half of a stream connection cannot be dumped, even with --ext-unix-sk.*\[FD_UNSUPPORTED\]/);
+    expect(readdirSync(join(scratch, 'ext-stream'))).toEqual([]);
+    signalProgram(streamTarget, 'SIGTERM');
+    streamTarget.waitOutput(/PASS/);
+  });
 });
