@@ -5,13 +5,13 @@
  * A Unix peer outside the tree makes the dump fail cleanly unless --ext-unix-sk allows it.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AF, SOCK, accept, bind, close, listen, recvmsg, socket } from '../../src/sys/index.js';
 import { CONFORMANCE_DIR, CRIT_TS, CRIU_TS } from '../support/paths.js';
-import { isDead, killAllPrograms, signalProgram, startProgram, workDir } from '../support/programs.js';
+import { isDead, killAllPrograms, signalProgram, startProgram, waitFor, workDir } from '../support/programs.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'criu-ts-dump-sockets-'));
 const ours: number[] = [];
@@ -126,6 +126,51 @@ describe('criu-ts dump of sockets', () => {
 
     signalProgram(target, 'SIGTERM');
     target.waitOutput(/PASS/);
+  });
+
+  it("matches CRIU 4.2's entries field for field for the sockets of its Python conformance workload", () => {
+    // The socket part of test/fixtures/conformance/python-state/state.py (its established TCP
+    // connection needs TCP repair, which is not dumped yet), started detached as the launcher does.
+    const script = join(scratch, 'python-sockets.py');
+    const ready = join(scratch, 'python-sockets.ready');
+    writeFileSync(script, [
+      'import os as _o; _o.closerange(3, 4096)',
+      'import os, socket, signal, time',
+      'a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)',
+      'a.send(b"unix-queued")',
+      'ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); ls.bind(("127.0.0.1", 0)); ls.listen(4)',
+      `open(${JSON.stringify(ready)}, "w").close()`,
+      'while True: time.sleep(0.1)',
+    ].join('\n'));
+    const started = spawnSync('sh', ['-c', `setsid python3 ${script} </dev/null >/dev/null 2>&1 & echo $!`], { encoding: 'utf8' });
+    const pid = Number(started.stdout.trim());
+    try {
+      waitFor(() => existsSync(ready), 'the Python workload to be ready', 10_000);
+      const images = join(scratch, 'python-sockets');
+      const out = criuTs(['dump', '-t', String(pid), '-D', images, '-R']);
+      expect(out.stderr).toBe('');
+      expect(out.status).toBe(0);
+      const criu = JSON.parse(readFileSync(join(CONFORMANCE_DIR, 'python-state', 'decoded', 'files.img.json'), 'utf8')) as Json;
+      const criuQueues = JSON.parse(readFileSync(join(CONFORMANCE_DIR, 'python-state', 'decoded', 'sk-queues.img.json'), 'utf8')) as Json;
+      const ours = decodeBoth(join(images, 'files.img')).ours['entries'] as Json[];
+      const ourQueues = decodeBoth(join(images, 'sk-queues.img')).ours['entries'] as Json[];
+      const usk = (entries: Json[], sender: boolean) => entries.find((e) => e['usk'] && (e['usk']['backlog'] !== 0) === sender)!;
+      // Inode numbers, ids and the listener's port differ by nature; everything else is the same.
+      const same = (e: Json): Json => {
+        const sk: Json = { ...(e['usk'] ?? e['isk']) };
+        for (const key of ['id', 'ino', 'peer', 'src_port']) delete sk[key];
+        return { type: e['type'], ...sk };
+      };
+      for (const sender of [true, false]) expect(same(usk(ours, sender))).toEqual(same(usk(criu['entries'], sender)));
+      const listener = (entries: Json[]) => entries.find((e) => e['isk']?.['state'] === 'LISTEN')!;
+      expect(same(listener(ours))).toEqual(same(listener(criu['entries'])));
+      // The queued bytes wait on the receiving end, as in CRIU's image.
+      expect(ourQueues.map(({ id_for, ...rest }) => ({ ...rest, on: id_for === usk(ours, false)['id'] }))).toEqual(
+        (criuQueues['entries'] as Json[]).map(({ id_for, ...rest }) => ({ ...rest, on: id_for === usk(criu['entries'], false)['id'] })),
+      );
+    } finally {
+      process.kill(pid, 'SIGKILL');
+    }
   });
 
   it('fails cleanly on a Unix peer outside the tree: nothing lands, the task runs on unharmed', () => {
