@@ -8,9 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { CriuTsError } from '../errors.js';
-import { runCheck } from './check.js';
-import { dumpCommand } from './dump.js';
-import { restoreCommand } from './restore.js';
+// Each command's modules are loaded when it runs: start-up is part of a restore's downtime.
 
 const VERSION = '0.1.0';
 
@@ -26,7 +24,8 @@ Commands:
   restore        bring back the process tree checkpointed in DIR
 `;
 
-function check(args: string[]): number {
+async function check(args: string[]): Promise<number> {
+  const { runCheck } = await import('./check.js');
   const { values } = parseArgs({
     args,
     options: {
@@ -55,11 +54,11 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'check':
-        return check(rest);
+        return await check(rest);
       case 'dump':
-        return await dumpCommand(rest);
+        return await (await import('./dump.js')).dumpCommand(rest);
       case 'restore':
-        return await restoreCommand(rest);
+        return await (await import('./restore.js')).restoreCommand(rest);
       case '-V':
       case '--version':
         process.stdout.write(`Version: ${VERSION} (criu-ts)\n`);
