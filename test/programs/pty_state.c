@@ -8,7 +8,8 @@
  *         33x111 (1x2 px), then TIOCEXCL
  *   fd 5: a pty master of its own, in packet mode, locked again after fd 6 was opened
  *   fd 6: its slave, O_RDWR|O_NOCTTY
- * Prints "child <pid> shell <index> own <index>" and the child's termios as the C library reads
+ *   fd 8: the slave of a third pty whose master (fd 7) was closed: hung up
+ * Prints "child <pid> shell <index> own <index> dead <index>" and the child's termios as the C library reads
  * it ("termios <iflag> <oflag> <cflag> <lflag> <line> <c_cc[0..18] in hex>", "locked <lflag>"),
  * signals ready from the child, and on SIGTERM the child checks its settings, sends a line through
  * its own pair and prints PASS; the parent waits for it.
@@ -43,8 +44,13 @@ static int child_main(const char *shell_pts)
 	ioctl(5, TIOCGPTN, &own);
 	if (open(ptsname(5), O_RDWR | O_NOCTTY) != 6 || ioctl(5, TIOCSPTLCK, &on))
 		return 7;
+	int dead = -1;
+	if (posix_openpt(O_RDWR | O_NOCTTY) != 7 || grantpt(7) || unlockpt(7) || ioctl(7, TIOCGPTN, &dead))
+		return 8;
+	if (open(ptsname(7), O_RDWR | O_NOCTTY) != 8 || close(7))
+		return 8;
 	int shell = atoi(strrchr(shell_pts, '/') + 1);
-	say("child %d shell %d own %d\n", (int)getpid(), shell, own);
+	say("child %d shell %d own %d dead %d\n", (int)getpid(), shell, own, dead);
 	tcgetattr(3, &t);
 	say("termios %x %x %x %x %x", t.c_iflag, t.c_oflag, t.c_cflag, t.c_lflag, t.c_line);
 	for (int i = 0; i < 19; i++)
@@ -67,6 +73,10 @@ static int child_main(const char *shell_pts)
 		return 1;
 	}
 	char buf[16] = { 0 };
+	if (read(8, buf, 1) != 0) { /* end of file: the other end is gone */
+		say("FAIL: the hung-up pty reads\n");
+		return 1;
+	}
 	if (write(6, "pong\n", 5) != 5 || read(5, buf, sizeof buf) < 6 || memcmp(buf + 1, "pong", 4)) {
 		say("FAIL: own pair\n");
 		return 1;

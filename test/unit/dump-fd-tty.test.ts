@@ -29,13 +29,13 @@ const O_CLOEXEC = 0o2000000;
 const ECHO = 0o10;
 
 /** Starts the program; returns its child (the tree to dump) and what the child printed. */
-function startPty(): { target: Target; child: number; shell: number; own: number; termios: number[]; cc: number[]; locked: number } {
+function startPty(): { target: Target; child: number; shell: number; own: number; dead: number; termios: number[]; cc: number[]; locked: number } {
   const target = startProgram('pty_state');
-  const [, child, shell, own] = target.waitOutput(/child (\d+) shell (\d+) own (\d+)/).map(Number);
+  const [, child, shell, own, dead] = target.waitOutput(/child (\d+) shell (\d+) own (\d+) dead (\d+)/).map(Number);
   children.push(child!);
   const words = target.waitOutput(/^termios (.*)$/m)[1]!.split(' ').map((w) => parseInt(w, 16));
   const locked = parseInt(target.waitOutput(/^locked ([0-9a-f]+)$/m)[1]!, 16);
-  return { target, child: child!, shell: shell!, own: own!, termios: words.slice(0, 5), cc: words.slice(5), locked };
+  return { target, child: child!, shell: shell!, own: own!, dead: dead!, termios: words.slice(0, 5), cc: words.slice(5), locked };
 }
 
 /** CRIU's c_cc: 19 words holding glibc's 32 c_cc bytes, 4 to a word, little-endian; zeros after. */
@@ -53,20 +53,20 @@ function finish(target: Target, child: number): void {
 
 describe('tty dump', () => {
   it('writes the shell terminal of a --shell-job tree and a pty pair inside it', async () => {
-    const { target, child, shell, own, termios, cc, locked } = startPty();
-    const st = new Map([3, 4, 5, 6].map((fd) => [fd, statSync(`/proc/${child}/fd/${fd}`, { bigint: true })]));
+    const { target, child, shell, own, dead, termios, cc, locked } = startPty();
+    const st = new Map([3, 4, 5, 6, 8].map((fd) => [fd, statSync(`/proc/${child}/fd/${fd}`, { bigint: true })]));
     const stat = readFileSync(`/proc/${child}/stat`, 'utf8').split(') ')[1]!.split(' ');
     const [sid, tpgid] = [Number(stat[3]), Number(stat[5])];
     expect(sid).toBe(child);
     const flagsOf = (fd: number) => parseInt(/^flags:\s+([0-7]+)$/m.exec(fdinfoText(child, fd))![1]!, 8) & ~O_CLOEXEC;
     const dump = await dumpRunning(child, { shellJob: true });
     const fds = dump.fds(child);
-    expect([3, 4, 5, 6].map((fd) => fds.get(fd)!.type)).toEqual(Array(4).fill(FdTypes.TTY));
+    expect([3, 4, 5, 6, 8].map((fd) => fds.get(fd)!.type)).toEqual(Array(5).fill(FdTypes.TTY));
 
     // Each open file: its tty_info id (index * 2, + 1 for a master) and the path it was opened by.
-    const infoIds = new Map([[3, shell * 2], [4, shell * 2], [5, own * 2 + 1], [6, own * 2]]);
-    const paths = new Map([[3, `/dev/pts/${shell}`], [4, `/dev/pts/${shell}`], [5, '/dev/ptmx'], [6, `/dev/pts/${own}`]]);
-    for (const fd of [3, 4, 5, 6]) {
+    const infoIds = new Map([[3, shell * 2], [4, shell * 2], [5, own * 2 + 1], [6, own * 2], [8, dead * 2]]);
+    const paths = new Map([[3, `/dev/pts/${shell}`], [4, `/dev/pts/${shell}`], [5, '/dev/ptmx'], [6, `/dev/pts/${own}`], [8, `/dev/pts/${dead}`]]);
+    for (const fd of [3, 4, 5, 6, 8]) {
       const file = dump.file(child, fd);
       expect(file.tty).toEqual({ id: file.id, tty_info_id: infoIds.get(fd), flags: flagsOf(fd), fown: { uid: 0, euid: 0, signum: 0, pid_type: 0, pid: 0 }, regf_id: expect.any(Number) });
       const reg = dump.byId(file.tty!.regf_id!).reg!;
@@ -77,8 +77,8 @@ describe('tty dump', () => {
 
     // One tty_info per terminal.
     const infos = readEntries(dump.images, 'ttyInfo');
-    expect(infos.map((i) => i.id)).toEqual([shell * 2, own * 2 + 1, own * 2]);
-    const [shellInfo, master, slave] = infos as [typeof infos[0], typeof infos[0], typeof infos[0]];
+    expect(infos.map((i) => i.id)).toEqual([shell * 2, own * 2 + 1, own * 2, dead * 2]);
+    const [shellInfo, master, slave, hungUp] = infos as [typeof infos[0], typeof infos[0], typeof infos[0], typeof infos[0]];
     // The shell's terminal: the child's controlling terminal, as the child set it up.
     expect(shellInfo).toEqual({
       id: shell * 2,
@@ -103,8 +103,12 @@ describe('tty dump', () => {
     expect(master).toMatchObject({ type: TtyType.PTY, locked: true, exclusive: false, packet_mode: true, sid: 0, pgrp: 0, rdev: Number(st.get(5)!.rdev), pty: { index: own } });
     expect(slave).toMatchObject({ type: TtyType.PTY, locked: false, exclusive: false, packet_mode: false, sid: 0, pgrp: 0, rdev: Number(st.get(6)!.rdev), pty: { index: own } });
 
+    // The hung-up one (its master closed): what is known without ioctls; it pairs with nothing,
+    // so it is not a second terminal outside the tree.
+    expect(hungUp).toEqual({ id: dead * 2, type: TtyType.PTY, locked: false, exclusive: false, packet_mode: false, sid: 0, pgrp: 0, rdev: Number(st.get(8)!.rdev), pty: { index: dead }, dev: Number(st.get(8)!.dev) });
+
     const crit = decodeWithBothCrits(dump.dir, /^(files|fdinfo-\d+|tty-info)\.img$/);
-    expect(crit.get('tty-info.img')!.entries.map((e) => e['id'])).toEqual([shell * 2, own * 2 + 1, own * 2]);
+    expect(crit.get('tty-info.img')!.entries.map((e) => e['id'])).toEqual([shell * 2, own * 2 + 1, own * 2, dead * 2]);
 
     finish(target, child);
   });

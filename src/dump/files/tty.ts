@@ -7,7 +7,8 @@
  *
  * A slave whose master is not in the tree is the terminal of the shell the tree was started from:
  * allowed with `--shell-job` (one such terminal at most), refused with FD_SHELL_JOB otherwise,
- * once every task's fds are known (FdDumpContext.checks).
+ * once every task's fds are known (FdDumpContext.checks). A hung-up terminal (its other end
+ * closed; every ioctl says EIO) gets only what is known without ioctls and pairs with nothing.
  *
  * Not done: bytes queued in a pair whose two ends are both in the tree (tty-data.img), and other
  * terminals (consoles, virtual terminals, serial lines, /dev/tty), which are refused.
@@ -45,6 +46,8 @@ interface PtyState {
   masters: Set<number>;
   slaves: Map<number, { pid: number; fd: number; link: string }>;
   infos: Set<number>;
+  /** tty_info ids of terminals that are hung up */
+  hungUp: Set<number>;
 }
 
 const states = new WeakMap<FdDumpContext, PtyState>();
@@ -62,10 +65,14 @@ export const TTY_KIND: FdKindHandler = {
     const id = ctx.files.add('TTY', (fid) => ({ tty: { id: fid, tty_info_id: ttyInfoId, flags: f.flags, fown: f.fown, regf_id: regfId } }));
     if (!state.infos.has(ttyInfoId)) {
       state.infos.add(ttyInfoId);
+      const info = ttyInfo(f, ttyInfoId, side, index);
       const infos = ctx.extra.get('ttyInfo') ?? [];
-      infos.push(ttyInfo(f, ttyInfoId, side, index));
+      infos.push(info);
       ctx.extra.set('ttyInfo', infos);
+      // A hung-up terminal (its other end closed) pairs with nothing, as in CRIU.
+      if (!info.termios) state.hungUp.add(ttyInfoId);
     }
+    if (state.hungUp.has(ttyInfoId)) return id;
     if (side === 'master') state.masters.add(index);
     else if (!state.slaves.has(index)) state.slaves.set(index, { pid: f.pid, fd: f.fd, link: f.link });
     return id;
@@ -82,7 +89,7 @@ export const OTHER_TTY_KIND = unsupportedKind(
 function stateOf(ctx: FdDumpContext): PtyState {
   let state = states.get(ctx);
   if (!state) {
-    const created: PtyState = { masters: new Set(), slaves: new Map(), infos: new Set() };
+    const created: PtyState = { masters: new Set(), slaves: new Map(), infos: new Set(), hungUp: new Set() };
     state = created;
     states.set(ctx, created);
     ctx.checks.push(() => checkPairs(created, ctx.options.shellJob ?? false));
@@ -113,6 +120,14 @@ function checkPairs(state: PtyState, shellJob: boolean): void {
 
 function ttyInfo(f: FdFacts, id: number, side: PtySide, index: number): TtyInfoEntry {
   const what = (op: string) => ({ what: `${op} of pty fd ${f.fd} of task ${f.pid}` });
+  let termios: KernelTermios;
+  try {
+    termios = ttyGetTermios(f.local, what('read the termios'));
+  } catch (err) {
+    if (!isSysError(err, 'EIO')) throw err;
+    // Hung up (the other end is gone): every ioctl says EIO. CRIU writes what it knows.
+    return { id, type: TtyType.PTY, locked: false, exclusive: false, packet_mode: false, sid: 0, pgrp: 0, rdev: Number(f.stat.rdev), pty: { index }, dev: Number(f.stat.dev) };
+  }
   const { sid, pgrp } = sessionOf(f, side);
   return {
     id,
@@ -123,7 +138,7 @@ function ttyInfo(f: FdFacts, id: number, side: PtySide, index: number): TtyInfoE
     sid,
     pgrp,
     rdev: Number(f.stat.rdev),
-    termios: termiosEntry(ttyGetTermios(f.local, what('read the termios'))),
+    termios: termiosEntry(termios),
     termios_locked: termiosEntry(ttyGetTermios(f.local, { ...what('read the locked termios'), locked: true })),
     winsize: (({ row, col, xpixel, ypixel }) => ({ ws_row: row, ws_col: col, ws_xpixel: xpixel, ws_ypixel: ypixel }))(ttyGetWinsize(f.local, what('read the window size'))),
     pty: { index },
