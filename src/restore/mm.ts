@@ -9,7 +9,8 @@
  *    (`mprotect`) and advice (`madvise`); the vDSO moved to the image's address (`mremap`); the
  *    executable opened.
  * 2. `prctl(PR_SET_MM, PR_SET_MM_MAP, …)`: code, data, brk, stack, args, env, auxv and exe (no
- *    CAP_SYS_RESOURCE needed), once the exe's fd is known; `PR_SET_DUMPABLE`.
+ *    CAP_SYS_RESOURCE needed), once the exe's fd is known. (`PR_SET_DUMPABLE` comes after the
+ *    credentials, which reset it: src/restore/state.ts.)
  */
 import type { Tracee } from '../ptrace/index.js';
 import { MAP, O, PR, PR_SET_MM, PROT, type RseqConfiguration } from '../sys/index.js';
@@ -230,6 +231,5 @@ function finishBatch(ctx: MemoryContext, exeFd: number): Batch {
   v.setInt32(100, exeFd, true);
   b.add('prctl', [PR.SET_MM, PR_SET_MM.MAP, b.data.put(map), PRCTL_MM_MAP_SIZE, 0], { what: 'set the mm fields, auxv and exe (PR_SET_MM_MAP)' });
   if (exeFd >= 0) b.add('close', [exeFd], { what: 'close the executable' });
-  if (mm.dumpable !== undefined) b.add('prctl', [PR.SET_DUMPABLE, mm.dumpable, 0, 0, 0], { stop: false, what: 'set dumpable' });
   return b;
 }

@@ -23,6 +23,7 @@ import { restoreArch, type RestoreArch } from './arch.js';
 import { runBatch } from './batch.js';
 import { Bootstrap, bootstrapLayout } from './bootstrap.js';
 import { checkFiles, checkPidsFree } from './checks.js';
+import { credsDiffer } from './creds.js';
 import { RestoreError, stepFailed } from './errors.js';
 import { installFiles } from './files/install.js';
 import { DriverFiles } from './files/open.js';
@@ -184,7 +185,11 @@ function restoreTask(plan: RestorePlan, task: LiveTask, deps: TaskDeps): bigint 
       step = `restore thread ${tp.tid}`;
       image = tp.image;
       t.setSigmask(BLOCK_BUT_TRAP);
-      const tb = threadStateBatch(p, i, boot, leader.arch.nr, deps.rarch.clearTidAddress(tp.core));
+      const creds = tp.core.thread_core?.creds;
+      const tb = threadStateBatch(p, i, boot, leader.arch.nr, {
+        clearTid: deps.rarch.clearTidAddress(tp.core),
+        ...(creds !== undefined && credsDiffer(creds, p.pid, tp.tid) ? { creds } : {}),
+      });
       runBatch(t, boot, tb);
       const sas = tp.core.thread_core?.sas;
       enterThread(t, boot, deps.rarch, {

@@ -7,17 +7,18 @@
  *   and the process's pending signals (`rt_sigqueueinfo` to itself);
  * - per thread, in that thread: the robust futex list, the clear-tid address, the rseq area
  *   (re-registered where glibc has it), the name, the nice value, the parent-death signal, and
- *   its own pending signals (`rt_tgsigqueueinfo`).
+ *   its own pending signals (`rt_tgsigqueueinfo`), and last its credentials (src/restore/creds.ts).
  *
  * SIGTRAP's action is the one exception: when the image ignores SIGTRAP, installing SIG_IGN before
  * the batch's own int3 would make the kernel reset it to SIG_DFL, so that sigaction is returned
  * for the switch to install after the last trap (src/restore/switch.ts).
  */
-import type { CoreEntry, SaEntry, SignalQueueEntry } from '../images/generated/types.js';
+import type { CoreEntry, CredsEntry, SaEntry, SignalQueueEntry } from '../images/generated/types.js';
 import { PR } from '../sys/index.js';
 import { Batch } from './batch.js';
 import type { Bootstrap } from './bootstrap.js';
 import { SIG_IGN, SIGNAL } from './constants.js';
+import { addCredsRecords } from './creds.js';
 import type { TaskPlan } from './plan.js';
 import type { Tracee } from '../ptrace/index.js';
 
@@ -75,13 +76,16 @@ export function taskStateBatch(task: TaskPlan, boot: Bootstrap, nr: Tracee['arch
   return { batch: b, deferred };
 }
 
-/** A thread's own batch (run in that thread). */
-export function threadStateBatch(task: TaskPlan, index: number, boot: Bootstrap, nr: Tracee['arch']['nr'], clearTid: bigint): Batch {
+/**
+ * A thread's own batch (run in that thread). `creds` are given when they differ from the thread's
+ * now: set last, with the mm's dumpable flag after them in the leader (a change of ids resets it).
+ */
+export function threadStateBatch(task: TaskPlan, index: number, boot: Bootstrap, nr: Tracee['arch']['nr'], opts: { clearTid: bigint; creds?: CredsEntry }): Batch {
   const b = new Batch(boot, nr);
   const t = task.threads[index]!;
   const th = t.core.thread_core;
   if (th !== undefined && th.futex_rla !== 0n) b.add('set_robust_list', [th.futex_rla, th.futex_rla_len], { what: 'set the robust futex list' });
-  b.add('set_tid_address', [clearTid], { what: 'set the clear-tid address' });
+  b.add('set_tid_address', [opts.clearTid], { what: 'set the clear-tid address' });
   const rseq = th?.rseq_entry;
   if (rseq !== undefined && rseq.rseq_abi_pointer !== 0n) {
     b.add('rseq', [rseq.rseq_abi_pointer, rseq.rseq_abi_size, 0, rseq.signature], { what: `register the rseq area at 0x${rseq.rseq_abi_pointer.toString(16)}` });
@@ -91,6 +95,9 @@ export function threadStateBatch(task: TaskPlan, index: number, boot: Bootstrap,
   if (th?.sched_nice !== undefined && th.sched_nice !== 0) b.add('setpriority', [PRIO_PROCESS, 0, th.sched_nice], { stop: false, what: 'set the nice value' });
   if (th?.pdeath_sig) b.add('prctl', [PR.SET_PDEATHSIG, th.pdeath_sig, 0, 0, 0], { what: 'set the parent-death signal' });
   queueSignals(b, th?.signals_p, (sig, info) => b.add('rt_tgsigqueueinfo', [task.pid, t.tid, sig, info], { what: `queue signal ${sig} to thread ${t.tid}` }));
+  if (opts.creds !== undefined) addCredsRecords(b, opts.creds);
+  const dumpable = task.mm?.dumpable;
+  if (index === 0 && dumpable !== undefined) b.add('prctl', [PR.SET_DUMPABLE, dumpable, 0, 0, 0], { stop: false, what: 'set dumpable' });
   return b;
 }
 

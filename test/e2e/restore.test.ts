@@ -6,14 +6,14 @@
  * with the task's code; and every failure — a PID taken, a file of another size, a truncated
  * image, a step that fails once tasks exist — leaves no process behind.
  */
-import { spawn } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { appendFileSync, chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { decodeImage, encodeImage } from '../../src/images/framing.js';
 import { CRIU_TS } from '../support/paths.js';
-import { cleanupPrograms, killAllPrograms, startProgram, waitFor, workDir, type Target } from '../support/programs.js';
+import { buildProgram, cleanupPrograms, killAllPrograms, startProgram, waitFor, workDir, type Target } from '../support/programs.js';
 import { criuTs, fdTable, imageAreas, mapsAreas, pidTaken, seedsAlive, statOf, waitGone, type Area } from '../support/restore.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'criu-ts-restore-'));
@@ -117,6 +117,31 @@ describe('criu-ts restore', () => {
     expect(await attached((cli) => process.kill(cli, 'SIGTERM'))).toBe(0);
     target.waitOutput(/PASS/);
     waitGone(target.pid);
+  });
+
+  it('restores a task of another user with its credentials, in every thread', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'criu-ts-nobody-')); // the user must reach it
+    chmodSync(dir, 0o1777);
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const bin = join(dir, 'dump_target');
+    execFileSync('cp', [buildProgram('dump_target'), bin]);
+    chmodSync(bin, 0o755);
+    const out = join(dir, 'out');
+    const script = `READY_FILE=${dir}/ready setsid setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all ${bin} 1 </dev/null >${out} 2>&1 & echo $!`;
+    const pid = Number(spawnSync('sh', ['-c', script], { encoding: 'utf8' }).stdout.trim());
+    restored.add(pid);
+    waitFor(() => existsSync(`${dir}/ready`), 'the target to be ready');
+    const creds = (p: number, tid = p) => readFileSync(`/proc/${p}/task/${tid}/status`, 'utf8').split('\n').filter((l) => /^(Uid|Gid|Groups|Cap\w+):/.test(l));
+    const before = creds(pid);
+    expect(before[0]).toMatch(/^Uid:\s+65534\s+65534\s+65534\s+65534$/);
+    const images = join(dir, 'images');
+    expect(criuTs(['dump', '-t', String(pid), '-D', images]).status).toBe(0);
+    waitGone(pid);
+    restoreDetached(images, pid);
+    for (const tid of readdirSync(`/proc/${pid}/task`).map(Number)) expect(creds(pid, tid)).toEqual(before);
+    process.kill(pid, 'SIGTERM');
+    waitFor(() => /PASS|FAIL/.test(readFileSync(out, 'utf8')), 'PASS');
+    expect(readFileSync(out, 'utf8')).toMatch(/PASS/);
   });
 
   it('refuses while a PID is taken (PID_TAKEN names it and its task) and starts nothing', () => {
