@@ -1,7 +1,7 @@
 // The fd-kind dump tests: dump a running program with --leave-running (in this process), read the
 // images back, and have both crits decode every image (ours and Debian's 3.17).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dumpTree } from '../../src/dump/dump.js';
@@ -24,9 +24,17 @@ export interface FdDump {
   byId(id: number): FileEntry;
 }
 
+const made: string[] = [];
+
+/** Removes the images directories dumpRunning made; for afterAll. */
+export function removeDumps(): void {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
 /** Dumps the tree of `pid` into a new temp dir and leaves it running. */
 export async function dumpRunning(pid: number, opts: { shellJob?: boolean } = {}): Promise<FdDump> {
   const dir = mkdtempSync(join(tmpdir(), 'criu-ts-fdkind-'));
+  made.push(dir);
   await dumpTree(pid, { imagesDir: dir, after: 'leave-running', ...opts });
   const images = ImageDir.open(dir);
   const files = readEntries(images, 'files');

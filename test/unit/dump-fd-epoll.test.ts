@@ -3,10 +3,13 @@ import { statSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DumpError, dumpTree } from '../../src/dump/dump.js';
 import { FdTypes } from '../../src/images/generated/types.js';
-import { decodeWithBothCrits, dumpRunning, expectPass, fdinfoText, kdev } from '../support/fd_dump.js';
+import { decodeWithBothCrits, dumpRunning, expectPass, fdinfoText, kdev, removeDumps } from '../support/fd_dump.js';
 import { killAllPrograms, startProgram, workDir } from '../support/programs.js';
 
-afterAll(() => killAllPrograms());
+afterAll(() => {
+  killAllPrograms();
+  removeDumps();
+});
 
 const EPOLLIN = 0x1;
 const EPOLLOUT = 0x4;

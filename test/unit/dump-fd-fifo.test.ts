@@ -4,10 +4,13 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FdTypes } from '../../src/images/generated/types.js';
 import { readEntries, readEntriesWithExtra } from '../../src/images/typed.js';
-import { decodeWithBothCrits, dumpRunning, expectPass, fdinfoText, kdev } from '../support/fd_dump.js';
+import { decodeWithBothCrits, dumpRunning, expectPass, fdinfoText, kdev, removeDumps } from '../support/fd_dump.js';
 import { killAllPrograms, makeFifo, startProgram, workDir } from '../support/programs.js';
 
-afterAll(() => killAllPrograms());
+afterAll(() => {
+  killAllPrograms();
+  removeDumps();
+});
 
 const O_CLOEXEC = 0o2000000;
 const REMAP_GHOST = 1;

@@ -5,10 +5,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { dumpTree } from '../../src/dump/dump.js';
 import { FdTypes } from '../../src/images/generated/types.js';
 import { readEntries } from '../../src/images/typed.js';
-import { decodeWithBothCrits, dumpRunning, expectPass, fdinfoText, kdev } from '../support/fd_dump.js';
+import { decodeWithBothCrits, dumpRunning, expectPass, fdinfoText, kdev, removeDumps } from '../support/fd_dump.js';
 import { killAllPrograms, startProgram, workDir } from '../support/programs.js';
 
-afterAll(() => killAllPrograms());
+afterAll(() => {
+  killAllPrograms();
+  removeDumps();
+});
 
 const O_CLOEXEC = 0o2000000;
 const REMAP_GHOST = 1;

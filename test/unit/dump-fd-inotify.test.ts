@@ -5,10 +5,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { dumpTree } from '../../src/dump/dump.js';
 import { FdTypes } from '../../src/images/generated/types.js';
 import { nameToHandleAt } from '../../src/sys/index.js';
-import { decodeWithBothCrits, dumpRunning, expectPass, fdinfoText, kdev } from '../support/fd_dump.js';
+import { decodeWithBothCrits, dumpRunning, expectPass, fdinfoText, kdev, removeDumps } from '../support/fd_dump.js';
 import { killAllPrograms, startProgram, workDir } from '../support/programs.js';
 
-afterAll(() => killAllPrograms());
+afterAll(() => {
+  killAllPrograms();
+  removeDumps();
+});
 
 const AT_FDCWD = -100;
 const IN_MODIFY = 0x2;

@@ -4,10 +4,13 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FdTypes } from '../../src/images/generated/types.js';
 import { pagemapEntryPages, readEntries, readSingle } from '../../src/images/typed.js';
-import { decodeWithBothCrits, dumpRunning, expectPass, fdinfoText } from '../support/fd_dump.js';
+import { decodeWithBothCrits, dumpRunning, expectPass, fdinfoText, removeDumps } from '../support/fd_dump.js';
 import { killAllPrograms, startProgram } from '../support/programs.js';
 
-afterAll(() => killAllPrograms());
+afterAll(() => {
+  killAllPrograms();
+  removeDumps();
+});
 
 const O_CLOEXEC = 0o2000000;
 const F_SEAL_SEAL = 1;

@@ -1,10 +1,13 @@
 /** Dumping signalfds: the mask each was made with, as the program and fdinfo say. */
 import { afterAll, describe, expect, it } from 'vitest';
 import { FdTypes } from '../../src/images/generated/types.js';
-import { decodeWithBothCrits, dumpRunning, expectPass, fdinfoText } from '../support/fd_dump.js';
+import { decodeWithBothCrits, dumpRunning, expectPass, fdinfoText, removeDumps } from '../support/fd_dump.js';
 import { killAllPrograms, startProgram } from '../support/programs.js';
 
-afterAll(() => killAllPrograms());
+afterAll(() => {
+  killAllPrograms();
+  removeDumps();
+});
 
 const O_RDWR = 0o2;
 const O_NONBLOCK = 0o4000;

@@ -1,10 +1,13 @@
 /** Dumping timerfds: clock, settime flags, unread ticks, interval and time left, against fdinfo. */
 import { afterAll, describe, expect, it } from 'vitest';
 import { FdTypes } from '../../src/images/generated/types.js';
-import { decodeWithBothCrits, dumpRunning, expectPass, fdinfoText } from '../support/fd_dump.js';
+import { decodeWithBothCrits, dumpRunning, expectPass, fdinfoText, removeDumps } from '../support/fd_dump.js';
 import { killAllPrograms, startProgram } from '../support/programs.js';
 
-afterAll(() => killAllPrograms());
+afterAll(() => {
+  killAllPrograms();
+  removeDumps();
+});
 
 const CLOCK_REALTIME = 0;
 const CLOCK_MONOTONIC = 1;

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { dumpTree } from '../../src/dump/dump.js';
 import { FdTypes, TtyType } from '../../src/images/generated/types.js';
 import { readEntries } from '../../src/images/typed.js';
-import { decodeWithBothCrits, dumpRunning, fdinfoText, waitPaused } from '../support/fd_dump.js';
+import { decodeWithBothCrits, dumpRunning, fdinfoText, removeDumps, waitPaused } from '../support/fd_dump.js';
 import { CRIU_TS } from '../support/paths.js';
 import { killAllPrograms, startProgram, workDir, type Target } from '../support/programs.js';
 
@@ -23,6 +23,7 @@ afterAll(() => {
     }
   }
   killAllPrograms();
+  removeDumps();
 });
 
 const O_CLOEXEC = 0o2000000;
