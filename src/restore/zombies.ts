@@ -1,11 +1,11 @@
 /**
  * Zombies: a task that had exited but was not yet reaped is created like any other (its PID and
- * parent link matter to its parent), then made to end the way it ended: `exit_group(code)` run at
- * its own syscall site, or the signal that killed it delivered. Its parent, restored and stopped,
+ * parent link matter to its parent), given its name (`prctl(PR_SET_NAME)`), then made to end the
+ * way it ended: `exit_group(code)` run at its own syscall site, or the signal that killed it. Its parent, restored and stopped,
  * finds it a zombie as before.
  */
-import { findSyscallSite } from '../remote/index.js';
-import { describeWaitStatus, SIG, tgkill } from '../sys/index.js';
+import { findSyscallSite, withRemote } from '../remote/index.js';
+import { describeWaitStatus, PR, SIG, tgkill } from '../sys/index.js';
 import type { RestorePlan } from './plan.js';
 import type { LiveTask } from './tree.js';
 
@@ -14,6 +14,11 @@ export function finishZombies(plan: RestorePlan, live: Map<number, LiveTask>, lo
   for (const task of plan.tasks) {
     if (!task.zombie) continue;
     const t = live.get(task.pid)!.leader;
+    const comm = task.threads[0]!.core.tc?.comm;
+    if (comm !== undefined) {
+      const name = new TextEncoder().encode(`${comm.slice(0, 15)}\0`);
+      withRemote(t, (r) => r.withScratch(name, (addr) => r.syscall('prctl', PR.SET_NAME, addr, 0, 0, 0)));
+    }
     const signal = task.exitCode & 0x7f;
     if (signal !== 0) {
       tgkill(task.pid, task.pid, { signal });

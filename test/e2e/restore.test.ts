@@ -119,6 +119,26 @@ describe('criu-ts restore', () => {
     waitGone(target.pid);
   });
 
+  it('restores shared anonymous memory (once, shared again by both tasks) and a zombie with its exit code', () => {
+    const target = startProgram('shm_zombie');
+    const [, , childText, zombieText] = target.waitOutput(/shm ([0-9a-f]+) child (\d+) zombie (\d+)/);
+    const child = Number(childText);
+    const zombie = Number(zombieText);
+    const dir = join(scratch, 'shm-zombie');
+    expect(criuTs(['dump', '-t', String(target.pid), '-D', dir]).status).toBe(0);
+    waitGone(target.pid);
+    waitGone(child);
+    restoreDetached(dir, target.pid);
+    expect(statOf(child)).toMatchObject({ ppid: target.pid, comm: 'shm_zombie' });
+    expect(statOf(zombie)).toMatchObject({ ppid: target.pid, comm: 'shm_zombie', state: 'Z' });
+    // The same segment in both: a page the child writes now is seen by the parent's mapping.
+    const shmArea = (pid: number) => readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n').find((l) => / rw-s /.test(l))!;
+    expect(shmArea(child).split(/\s+/)[4]).toBe(shmArea(target.pid).split(/\s+/)[4]);
+    // It checks the pages both wrote, reaps the zombie (exit code 7) and its child: PASS.
+    process.kill(target.pid, 'SIGTERM');
+    target.waitOutput(/PASS/);
+  });
+
   it('restores a task of another user with its credentials, in every thread', () => {
     const dir = mkdtempSync(join(tmpdir(), 'criu-ts-nobody-')); // the user must reach it
     chmodSync(dir, 0o1777);
