@@ -119,6 +119,19 @@ describe('criu-ts restore', () => {
     waitGone(target.pid);
   });
 
+  it('restores timers, altstacks, pending signals with their values, limits, nice, umask, cwd, names and TLS of each thread', () => {
+    const target = startProgram('restore_state');
+    const dir = join(scratch, 'state');
+    expect(criuTs(['dump', '-t', String(target.pid), '-D', dir]).status).toBe(0);
+    waitGone(target.pid);
+    restoreDetached(dir, target.pid);
+    const status = readFileSync(`/proc/${target.pid}/status`, 'utf8');
+    expect(/ShdPnd:\s+(\w+)/.exec(status)![1]).not.toBe('0000000000000000');
+    process.kill(target.pid, 'SIGTERM');
+    waitFor(() => /PASS|FAIL/.test(target.out()), 'the verdict');
+    expect(target.out()).toMatch(/^PASS$/m);
+  });
+
   it('restores shared anonymous memory (once, shared again by both tasks) and a zombie with its exit code', () => {
     const target = startProgram('shm_zombie');
     const [, , childText, zombieText] = target.waitOutput(/shm ([0-9a-f]+) child (\d+) zombie (\d+)/);
