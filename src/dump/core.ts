@@ -31,6 +31,9 @@ export interface ThreadFacts {
   robustList: { head: bigint; len: number };
   rseq: RseqConfiguration | undefined;
   pending: Buffer[];
+  /** SECCOMP_MODE_* of the thread, and the id of its newest filter in seccomp.img (filter mode). */
+  seccompMode?: number;
+  seccompFilter?: number;
 }
 
 export interface TaskFacts {
@@ -97,6 +100,10 @@ function threadCore(t: ThreadFacts, leader: boolean): ThreadCoreEntry {
   tc.sas = alt ? { ss_sp: alt.sp, ss_size: alt.size, ss_flags: alt.flags } : { ss_sp: 0n, ss_size: 0n, ss_flags: SS_DISABLE };
   tc.signals_p = queue(t.pending);
   tc.creds = t.creds;
+  if (t.seccompMode !== undefined && t.seccompMode !== 0) {
+    tc.seccomp_mode = t.seccompMode;
+    if (t.seccompFilter !== undefined) tc.seccomp_filter = t.seccompFilter;
+  }
   tc.comm = t.comm;
   if (t.rseq && t.rseq.rseqAbiSize > 0) {
     tc.rseq_entry = { rseq_abi_pointer: t.rseq.rseqAbiPointer, rseq_abi_size: t.rseq.rseqAbiSize, signature: t.rseq.signature };

@@ -16,7 +16,7 @@ import { ImageDirWriter } from '../images/image_dir.js';
 import { imageFileName } from '../images/image_files.js';
 import { buildImage, writeEntries, writePagemap, writeSingle } from '../images/typed.js';
 import { Parasite } from '../infect/index.js';
-import { readPosixTimers, readStat, readTaskLink } from '../proc/index.js';
+import { readPosixTimers, readStat, readStatus, readTaskLink } from '../proc/index.js';
 import { freezeTree, type FrozenProcess, type FrozenTree } from '../ptrace/index.js';
 import { SIG, close, hostArch, kill } from '../sys/index.js';
 import { buildCore, zombieCore, TASK_STATE, type TaskFacts, type ThreadFacts } from './core.js';
@@ -27,6 +27,7 @@ import { KobjIds } from './ids.js';
 import { buildMm } from './mm.js';
 import { planPages } from './pages.js';
 import { readThread, sharedPending } from './thread.js';
+import { SECCOMP_MODE, SeccompFilters } from './seccomp.js';
 import { dumpShmem, type ShmemDumpState } from './shmem.js';
 import { readLoginuid, readOomScoreAdj, readRlimits } from './task_state.js';
 import { assignFileIds, collectVmas } from './vmas.js';
@@ -80,6 +81,7 @@ interface DumpState {
   fdinfoWritten: Set<number>;
   nextPagesId: number;
   shmem: ShmemDumpState;
+  seccomp: SeccompFilters;
   stats: DumpResult['stats'];
 }
 
@@ -100,7 +102,8 @@ export async function dumpTree(rootPid: number, opts: DumpOptions): Promise<Dump
   const started = performance.now();
   let tree: FrozenTree;
   try {
-    tree = freezeTree(rootPid, opts.freezeTimeoutMs === undefined ? {} : { timeoutMs: opts.freezeTimeoutMs });
+    // Seccomp suspended, so that the parasite's system calls are never filtered (CRIU does the same).
+    tree = freezeTree(rootPid, { suspendSeccomp: true, ...(opts.freezeTimeoutMs === undefined ? {} : { timeoutMs: opts.freezeTimeoutMs }) });
   } catch (err) {
     writer.abort();
     throw err;
@@ -118,6 +121,7 @@ export async function dumpTree(rootPid: number, opts: DumpOptions): Promise<Dump
     fdinfoWritten: new Set(),
     nextPagesId: 1,
     shmem,
+    seccomp: new SeccompFilters(),
     stats: { freezingMs: frozenAt - started, frozenMs: 0, memdumpMs: 0, pagesScanned: 0, pagesWritten: 0, bytesWritten: 0 },
   };
   try {
@@ -195,6 +199,10 @@ function dumpProcess(tree: FrozenTree, proc: FrozenProcess, rootPid: number, sta
 
   // Per-thread state, read before the parasite runs (registers as the task left them).
   const threads = proc.threads.map((t) => readThread(pid, t.tracee!, arch, coreArch));
+  for (const t of threads) {
+    t.seccompMode = readStatus(pid, t.tid).seccomp;
+    if (t.seccompMode === SECCOMP_MODE.FILTER) t.seccompFilter = state.seccomp.collect(t.tid);
+  }
 
   // What only the task itself can tell, and its memory.
   const leader = tree.tracee(pid)!;
@@ -272,7 +280,7 @@ function writeTreeImages(state: DumpState, rootPid: number): void {
     writeEntries(w, 'pipesData', undefined, state.fds.pipeData.map((p) => ({ entry: p.entry, extra: p.data })));
   }
   for (const [key, entries] of state.fds.extra) writeEntries(w, key, undefined, entries as never);
-  writeSingle(w, 'seccomp', undefined, {});
+  writeSingle(w, 'seccomp', undefined, state.seccomp.entry());
   writeSingle(w, 'timens', 0, timensEntry(rootPid));
   writeSingle(w, 'inventory', undefined, {
     img_version: 2,

@@ -235,3 +235,22 @@ describe('criu-ts dump --leave-stopped', () => {
     target.waitOutput(/PASS/);
   });
 });
+
+describe('criu-ts dump: seccomp', () => {
+  it('writes each filter once, chained as the threads hold them, and the tasks keep their filters', () => {
+    const target = startProgram('seccomp_target');
+    const child = Number(target.waitOutput(/child (\d+)/)[1]);
+    const dir = join(scratch, 'seccomp');
+    const out = criuTs(['dump', '-t', String(target.pid), '-D', dir, '-R']);
+    expect(out.stderr).toBe('');
+    expect(out.status).toBe(0);
+    const images = ImageDir.open(dir);
+    const [entry] = readEntries(images, 'seccomp');
+    const filters = entry!.seccomp_filters!;
+    expect(filters.map((f) => [f.filter.length, f.prev])).toEqual([[8, undefined], [32, 0]]);
+    expect(readSingle(images, 'core', target.pid).thread_core).toMatchObject({ seccomp_mode: 2, seccomp_filter: 0 });
+    expect(readSingle(images, 'core', child).thread_core).toMatchObject({ seccomp_mode: 2, seccomp_filter: 1 });
+    signalProgram(target, 'SIGTERM');
+    target.waitOutput(/PASS/);
+  });
+});
