@@ -90,10 +90,11 @@ export async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> 
     treeMs = performance.now() - t0 - planMs;
     log(`tree: ${live.size} task(s) in ${treeMs.toFixed(1)} ms`);
     const shmemOwners = new Map<bigint, { pid: number; start: bigint; end: bigint }>();
+    const epollsDone = new Set<number>();
     for (const task of live.values()) {
       if (task.plan.zombie) continue;
       await checkInterrupt();
-      pages += restoreTask(plan, task, { rarch, files, registry, shmemOwners, log });
+      pages += restoreTask(plan, task, { rarch, files, registry, shmemOwners, epollsDone, log });
     }
     finishZombies(plan, live, log);
     await checkInterrupt();
@@ -130,6 +131,8 @@ interface TaskDeps {
   files: DriverFiles;
   registry: TaskRegistry;
   shmemOwners: Map<bigint, { pid: number; start: bigint; end: bigint }>;
+  /** Epoll files whose targets a task already added. */
+  epollsDone: Set<number>;
   log: (m: string) => void;
 }
 
@@ -145,7 +148,7 @@ function restoreTask(plan: RestorePlan, task: LiveTask, deps: TaskDeps): bigint 
     const vdso = planVdso(p.pid, p.mm!.vmas ?? [], current);
     const xstateSize = leader.xstateSize();
     const layout = bootstrapLayout(deps.rarch.blob().bytes.length, plan.pageSize, {
-      records: recordsNeeded(p),
+      records: recordsNeeded(plan, p),
       dataBytes: dataNeeded(plan, p),
       frames: p.threads.length,
       frameSize: deps.rarch.sigframeSize(xstateSize),
@@ -164,7 +167,7 @@ function restoreTask(plan: RestorePlan, task: LiveTask, deps: TaskDeps): bigint 
 
     step = 'install its files';
     image = `fdinfo-${p.ids!.files_id}.img`;
-    installFiles(plan, p, deps.files, leader, boot);
+    installFiles(plan, p, deps.files, leader, boot, deps.epollsDone);
 
     step = 'create its threads';
     image = 'pstree.img';
@@ -212,11 +215,12 @@ function restoreTask(plan: RestorePlan, task: LiveTask, deps: TaskDeps): bigint 
 }
 
 /** Records of the largest batch of a task (memory, fds, or state), generously. */
-function recordsNeeded(p: RestorePlan['tasks'][number]): number {
+function recordsNeeded(plan: RestorePlan, p: RestorePlan['tasks'][number]): number {
   const vmas = p.mm!.vmas?.length ?? 0;
   const runs = p.pages!.runs.length;
   const memory = 16 + vmas * (4 + 20) + runs * 2;
-  const fds = 16 + p.fds!.length * 3;
+  const epollTargets = p.fds!.reduce((n, fd) => n + (plan.files.get(fd.id)?.epfd?.tfd?.length ?? 0), 0);
+  const fds = 16 + p.fds!.length * 3 + epollTargets;
   const signals = p.threads.reduce((n, t) => n + (t.core.tc?.signals_s?.signals?.length ?? 0) + (t.core.thread_core?.signals_p?.signals?.length ?? 0), 0);
   return Math.max(memory, fds, 128 + signals);
 }

@@ -9,7 +9,7 @@ import { RestoreError } from './errors.js';
 import type { RestorePlan, TaskPlan } from './plan.js';
 
 /** The fd kinds restore opens (src/restore/files). */
-export const SUPPORTED_FD_TYPES: ReadonlySet<number> = new Set([FdTypes.REG, FdTypes.PIPE, FdTypes.EVENTFD]);
+export const SUPPORTED_FD_TYPES: ReadonlySet<number> = new Set([FdTypes.REG, FdTypes.PIPE, FdTypes.EVENTFD, FdTypes.SIGNALFD, FdTypes.TIMERFD, FdTypes.EVENTPOLL]);
 
 const FD_TYPE_NAME = new Map<number, string>(Object.entries(FdTypes).map(([k, v]) => [v, k]));
 

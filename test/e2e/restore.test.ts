@@ -152,6 +152,24 @@ describe('criu-ts restore', () => {
     target.waitOutput(/PASS/);
   });
 
+  for (const program of ['signalfd_state', 'timerfd_state', 'epoll_state']) {
+    it(`restores the fds of ${program} (same fd table; it checks masks, timers, targets itself)`, () => {
+      const target = startProgram(program);
+      const fds = fdTable(target.pid);
+      const epoll = (pid: number) => (program === 'epoll_state' ? readFileSync(`/proc/${pid}/fdinfo/6`, 'utf8').split('\n').filter((l) => l.startsWith('tfd:')).map((l) => l.replace(/ pos:.*/, '')).sort() : []);
+      const targets = epoll(target.pid);
+      const dir = join(scratch, program);
+      expect(criuTs(['dump', '-t', String(target.pid), '-D', dir]).status).toBe(0);
+      waitGone(target.pid);
+      restoreDetached(dir, target.pid);
+      expect(fdTable(target.pid)).toEqual(fds);
+      expect(epoll(target.pid)).toEqual(targets);
+      process.kill(target.pid, 'SIGTERM');
+      waitFor(() => /PASS|FAIL/.test(target.out()), 'the verdict');
+      expect(target.out()).toMatch(/^PASS$/m);
+    });
+  }
+
   it('restores a task of another user with its credentials, in every thread', () => {
     const dir = mkdtempSync(join(tmpdir(), 'criu-ts-nobody-')); // the user must reach it
     chmodSync(dir, 0o1777);

@@ -6,10 +6,14 @@
  *   pidfd_getfd(pidfd, driver_fd, 0)            per fd, in increasing order: it lands on the
  *   dup3(tmp, fd, O_CLOEXEC?) + close(tmp)      lowest free number, which is the fd itself or
  *     or fcntl(fd, F_SETFD, cloexec)            one below it (the driver knows which)
- *   close(pidfd); chdir(cwd); umask(mask)
+ *   close(pidfd)
+ *   epoll_ctl(epfd, EPOLL_CTL_ADD, tfd, &event)  each epoll's targets, by the task's own fd numbers
+ *   chdir(cwd); umask(mask)
  *
- * Descriptions shared between fds or tasks are one driver fd copied twice, so they stay shared.
+ * Descriptions shared between fds or tasks are one driver fd copied twice, so they stay shared;
+ * an epoll shared between tasks gets its targets once, from the first task that has it.
  */
+import { FdTypes } from '../../images/generated/types.js';
 import { F, O } from '../../sys/index.js';
 import type { ResultRef } from '../../../parasite/restorer_protocol.js';
 import { Batch, runBatch } from '../batch.js';
@@ -23,7 +27,7 @@ import type { DriverFiles } from './open.js';
 const CLOSE_RANGE_ALL = 0xffffffff;
 
 /** Builds the batch; `expect` lists results whose value the driver predicted. */
-export function fdTableBatch(plan: RestorePlan, task: TaskPlan, files: DriverFiles, boot: Bootstrap, nr: Tracee['arch']['nr']): { batch: Batch; expect: Array<{ ref: ResultRef; value: bigint; what: string }> } {
+export function fdTableBatch(plan: RestorePlan, task: TaskPlan, files: DriverFiles, boot: Bootstrap, nr: Tracee['arch']['nr'], epollsDone: Set<number>): { batch: Batch; expect: Array<{ ref: ResultRef; value: bigint; what: string }> } {
   const b = new Batch(boot, nr);
   const expect: Array<{ ref: ResultRef; value: bigint; what: string }> = [];
   const fds = [...task.fds!].sort((x, y) => x.fd - y.fd);
@@ -50,6 +54,7 @@ export function fdTableBatch(plan: RestorePlan, task: TaskPlan, files: DriverFil
     used.add(fd.fd);
   }
   b.add('close', [pidfd], { what: 'close the pidfd of the driver' });
+  addEpollTargets(b, plan, task, epollsDone);
   const cwd = plan.files.get(task.fs!.cwd_id)!.reg!.name;
   b.add('chdir', [b.data.cstring(cwd)], { what: `enter ${cwd}` });
   b.add('umask', [task.fs!.umask ?? 0o22], { stop: false, what: 'set the umask' });
@@ -57,10 +62,33 @@ export function fdTableBatch(plan: RestorePlan, task: TaskPlan, files: DriverFil
 }
 
 /** Installs the task's fds and fs (its leader stopped, its bootstrap mapped). */
-export function installFiles(plan: RestorePlan, task: TaskPlan, files: DriverFiles, leader: Tracee, boot: Bootstrap): void {
-  const { batch, expect } = fdTableBatch(plan, task, files, boot, leader.arch.nr);
+export function installFiles(plan: RestorePlan, task: TaskPlan, files: DriverFiles, leader: Tracee, boot: Bootstrap, epollsDone: Set<number>): void {
+  const { batch, expect } = fdTableBatch(plan, task, files, boot, leader.arch.nr, epollsDone);
   const results = runBatch(leader, boot, batch);
   for (const e of expect) {
     if (results[e.ref.ref] !== e.value) throw new RestoreError('RESTORE_FAILED', `Task ${task.pid}: ${e.what} is fd ${results[e.ref.ref]}, not ${e.value}`, { pid: task.pid, step: 'install its files' });
+  }
+}
+
+const EPOLL_CTL_ADD = 1;
+
+/** `struct epoll_event` as x86_64 packs it: u32 events, u64 data (12 bytes). */
+function epollEvent(events: number, data: bigint): Uint8Array {
+  const out = new Uint8Array(12);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, events, true);
+  v.setBigUint64(4, data, true);
+  return out;
+}
+
+/** The targets of every epoll of the task that no earlier task set up. */
+function addEpollTargets(b: Batch, plan: RestorePlan, task: TaskPlan, done: Set<number>): void {
+  for (const fd of task.fds!) {
+    const ep = plan.files.get(fd.id);
+    if (ep?.type !== FdTypes.EVENTPOLL || done.has(fd.id)) continue;
+    done.add(fd.id);
+    for (const t of ep.epfd?.tfd ?? []) {
+      b.add('epoll_ctl', [fd.fd, EPOLL_CTL_ADD, t.tfd, b.data.put(epollEvent(t.events, t.data))], { what: `watch fd ${t.tfd} with epoll ${fd.fd}` });
+    }
   }
 }

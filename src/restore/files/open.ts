@@ -6,6 +6,7 @@
 import { FdTypes } from '../../images/generated/types.js';
 import { RestoreError } from '../errors.js';
 import type { RestorePlan } from '../plan.js';
+import { EVENTPOLL_OPENER, SIGNALFD_OPENER, TIMERFD_OPENER } from './anon_kinds.js';
 import { closeOpened, EVENTFD_OPENER, PIPE_OPENER, REG_OPENER } from './basic_kinds.js';
 import type { FileKindOpener, OpenContext } from './kind.js';
 
@@ -13,6 +14,9 @@ const OPENERS: ReadonlyMap<number, FileKindOpener> = new Map([
   [FdTypes.REG, REG_OPENER],
   [FdTypes.PIPE, PIPE_OPENER],
   [FdTypes.EVENTFD, EVENTFD_OPENER],
+  [FdTypes.SIGNALFD, SIGNALFD_OPENER],
+  [FdTypes.TIMERFD, TIMERFD_OPENER],
+  [FdTypes.EVENTPOLL, EVENTPOLL_OPENER],
 ]);
 
 /** The files of a restore, open in the driver. */
