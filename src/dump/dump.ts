@@ -48,6 +48,8 @@ export interface DumpOptions {
   extUnixSk?: boolean;
   /** How long the tree may take to freeze (CRIU's --timeout), in ms. */
   freezeTimeoutMs?: number;
+  /** Called before each task is dumped (tools and tests: e.g. to kill a task mid-dump). */
+  beforeTask?: (pid: number) => void;
 }
 
 export interface DumpResult {
@@ -127,6 +129,7 @@ export async function dumpTree(rootPid: number, opts: DumpOptions): Promise<Dump
   try {
     for (const proc of tree.processes) {
       await checkInterrupt();
+      opts.beforeTask?.(proc.pid);
       dumpProcess(tree, proc, rootPid, state, log);
     }
     await checkInterrupt();

@@ -254,3 +254,30 @@ describe('criu-ts dump: seccomp', () => {
     target.waitOutput(/PASS/);
   });
 });
+
+describe('criu-ts dump: a task that dies mid-dump', () => {
+  it('fails the dump, lands no images, and lets the rest of the tree go untouched', async () => {
+    const { dumpTree } = await import('../../src/dump/dump.js');
+    const target = startProgram('files_state', { args: [join(workDir(), 'dies-data')] });
+    const child = Number(target.waitOutput(/child (\d+)/)[1]);
+    const dir = join(scratch, 'dies');
+    let error: unknown;
+    try {
+      await dumpTree(target.pid, {
+        imagesDir: dir,
+        after: 'leave-running',
+        beforeTask: (pid) => {
+          if (pid === child) process.kill(child, 'SIGKILL');
+        },
+      });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeDefined();
+    expect((error as { code?: string }).code).toMatch(/^(TASK_DIED|TASK_GONE|PROC_GONE|ESRCH|FD_GONE)$/);
+    expect(existsSync(join(dir, 'inventory.img'))).toBe(false);
+    expect(isDead(target.pid)).toBe(false);
+    expect(tracerOf(target.pid)).toBe(0);
+    expect(readFileSync(`/proc/${target.pid}/maps`, 'utf8')).not.toMatch(/ rwxs /);
+  });
+});
