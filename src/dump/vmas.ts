@@ -94,8 +94,6 @@ export function collectVmas(pid: number): TaskVmas {
   const areas = readSmaps(pid);
   const vmas: VmaEntry[] = [];
   const files: MappedFile[] = [];
-  const page = BigInt(pageSize());
-  let prevEnd = 0n;
 
   for (const area of areas) {
     const vma: VmaEntry = {
@@ -119,7 +117,6 @@ export function collectVmas(pid: number): TaskVmas {
     if (path === '[vvar_vclock]' && vmas.length > 0 && (vmas[vmas.length - 1]!.status & VMA.AREA_VVAR) && vmas[vmas.length - 1]!.end === area.start) {
       // The kernel splits the vDSO data into [vvar] and [vvar_vclock]; they are one area to restore.
       vmas[vmas.length - 1]!.end = area.end;
-      prevEnd = area.end;
       continue;
     }
     const mapped = path.startsWith('[') ? undefined : statMapped(pid, area);
@@ -162,9 +159,8 @@ export function collectVmas(pid: number): TaskVmas {
       vma.flags |= MAP.ANONYMOUS;
     }
 
-    // A stack that grows down is dumped with the guard page below it, when there is room.
-    if ((vma.flags & MAP.GROWSDOWN) && prevEnd < vma.start) vma.start -= page;
-    prevEnd = vma.end;
+    // A stack that grows down is recorded as /proc shows it: the kernel keeps its guard gap outside
+    // the area (since 4.12), and CRIU 4.2 writes it so (see the conformance sleep image).
     vmas.push(vma);
   }
   return { vmas, files };

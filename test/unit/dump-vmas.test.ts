@@ -59,11 +59,13 @@ describe('VMA classification', () => {
     expect(mine.sort(bySpot)).toEqual(theirs.sort(bySpot));
   });
 
-  it('keeps the stack guard page and merges [vvar] with [vvar_vclock]', () => {
+  it('records the stack as /proc shows it (as CRIU 4.2 does) and merges [vvar] with [vvar_vclock]', () => {
     const stack = ours.vmas.find((v) => v.flags & 0x100)!;
     const maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
     const stackLine = maps.split('\n').find((l) => l.endsWith('[stack]'))!;
-    expect(stack.start).toBe(BigInt('0x' + stackLine.split('-')[0]) - 4096n);
+    expect(stack.start).toBe(BigInt('0x' + stackLine.split('-')[0]));
+    const criuStack = criu.find((v) => v.flags & 0x100)!;
+    expect(stack.end - stack.start).toBe(criuStack.end - criuStack.start);
     const vvar = ours.vmas.filter((v) => v.status & VMA.AREA_VVAR);
     expect(vvar).toHaveLength(1);
     const vvarLines = maps.split('\n').filter((l) => /\[vvar(_vclock)?\]$/.test(l));
