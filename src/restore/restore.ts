@@ -79,7 +79,7 @@ export async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> 
   };
   let treeMs = 0;
   try {
-    const seed = startSeed();
+    const seed = startSeed({ avoid: new Set(plan.tasks.flatMap((t) => t.threads.map((th) => th.tid))) });
     registry.addProcess(seed);
     try {
       live = createTree(plan, seed, registry, { log });
@@ -87,6 +87,7 @@ export async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> 
       throw stepFailed(err, { pid: plan.root.pid, step: 'create the tree', image: 'pstree.img' });
     }
     retireSeed(seed, registry);
+    files.setOwners();
     treeMs = performance.now() - t0 - planMs;
     log(`tree: ${live.size} task(s) in ${treeMs.toFixed(1)} ms`);
     const shmemOwners = new Map<bigint, { pid: number; start: bigint; end: bigint }>();

@@ -22,7 +22,21 @@ const SEED_ARGS = '1000000';
  * `prctl(PR_SET_CHILD_SUBREAPER, 1)`, then `sh -c 'setsid sleep … & echo $!'`, then
  * `PTRACE_SEIZE` + `PTRACE_INTERRUPT` of the seed: returns it stopped.
  */
-export function startSeed(opts?: { timeoutMs?: number }): Tracee {
+export function startSeed(opts?: { timeoutMs?: number; avoid?: ReadonlySet<number> }): Tracee {
+  // The kernel may hand the seed (or its shell) a PID the tree needs: start another one then.
+  for (let attempt = 0; ; attempt++) {
+    const seed = startOneSeed(opts?.timeoutMs);
+    if (!opts?.avoid?.has(seed.pid) || attempt >= 4) return seed;
+    process.kill(seed.pid, 'SIGKILL');
+    for (;;) {
+      const st = seed.waitStop({ timeoutMs: 5000 });
+      if (st.kind === 'exited' || st.kind === 'signaled') break;
+    }
+  }
+}
+
+function startOneSeed(timeoutMs: number | undefined): Tracee {
+  const opts = timeoutMs === undefined ? undefined : { timeoutMs };
   setChildSubreaper(true, { what: 'become the subreaper of the restored tree' });
   const script = `setsid ${SEED_PROGRAM} ${SEED_ARGS} </dev/null >/dev/null 2>&1 & echo $!`;
   const res = spawnSync('/bin/sh', ['-c', script], { encoding: 'utf8', timeout: 10_000 });

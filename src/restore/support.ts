@@ -27,6 +27,10 @@ export function checkSupported(plan: RestorePlan): void {
   if (root.sid !== root.pid || root.pgid !== root.pid) {
     throw new RestoreError('RESTORE_UNSUPPORTED', `The root task ${root.pid} is not the leader of its session and process group (sid ${root.sid}, pgid ${root.pgid}): restoring a shell job (--shell-job) is not supported yet`, { pid: root.pid, image: 'pstree.img' });
   }
+  const remaps = plan.images.readOptional('remapFpath')?.entries ?? [];
+  if (remaps.length > 0) {
+    throw new RestoreError('RESTORE_UNSUPPORTED', `The images hold ${remaps.length} file(s) deleted or moved while open (remap-fpath.img): ghost and remapped files are not restored yet`, { image: 'remap-fpath.img' });
+  }
   const seen = { vm: new Map<number, number>(), files: new Map<number, number>(), fs: new Map<number, number>(), sighand: new Map<number, number>() };
   for (const task of plan.tasks) {
     checkGroups(plan, task);

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { decodeImage, encodeImage } from '../../src/images/framing.js';
+import { close, F, fcntl, pidfdGetfd, pidfdOpen, syscall } from '../../src/sys/index.js';
 import { CRIU_TS } from '../support/paths.js';
 import { buildProgram, cleanupPrograms, killAllPrograms, startProgram, waitFor, workDir, type Target } from '../support/programs.js';
 import { criuTs, fdTable, imageAreas, mapsAreas, pidTaken, seedsAlive, statOf, waitGone, type Area } from '../support/restore.js';
@@ -169,6 +170,32 @@ describe('criu-ts restore', () => {
       expect(target.out()).toMatch(/^PASS$/m);
     });
   }
+
+  it('restores a parent and child sharing open files: fd tables, offsets, flags, shared descriptions, SIGIO owner', () => {
+    const dataFile = join(workDir(), `files-${++serial}`);
+    const target = startProgram('files_state', { args: [dataFile] });
+    const child = Number(target.waitOutput(/child (\d+)/)[1]);
+    const before = [fdTable(target.pid), fdTable(child)];
+    const dir = join(scratch, 'files');
+    expect(criuTs(['dump', '-t', String(target.pid), '-D', dir]).status).toBe(0);
+    waitGone(target.pid);
+    waitGone(child);
+    restoreDetached(dir, target.pid);
+    expect([fdTable(target.pid), fdTable(child)]).toEqual(before);
+    const KCMP_FILE = 0;
+    for (const fd of [3, 4, 5, 6, 8]) expect(syscall('kcmp', target.pid, child, KCMP_FILE, fd, fd)).toBe(0n);
+    expect(syscall('kcmp', target.pid, target.pid, KCMP_FILE, 6, 7)).toBe(0n);
+    const pidfd = pidfdOpen(target.pid);
+    const copy = pidfdGetfd(pidfd, 6);
+    try {
+      expect(fcntl(copy, F.GETOWN)).toBe(target.pid);
+      expect(fcntl(copy, F.GETSIG)).toBe(10); // SIGUSR1
+    } finally {
+      close(copy);
+      close(pidfd);
+    }
+    process.kill(child, 'SIGKILL');
+  });
 
   it('restores a task of another user with its credentials, in every thread', () => {
     const dir = mkdtempSync(join(tmpdir(), 'criu-ts-nobody-')); // the user must reach it

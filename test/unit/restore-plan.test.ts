@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeImage, encodeImage } from '../../src/images/framing.js';
+import { buildImage } from '../../src/images/typed.js';
 import { bootstrapLayout, findGap } from '../../src/restore/bootstrap.js';
 import { checkFiles, checkPidsFree } from '../../src/restore/checks.js';
 import { clip } from '../../src/restore/mm.js';
@@ -85,6 +86,9 @@ describe('restore plan', () => {
   it('refuses what is not restored yet before anything starts, naming the task and the image', () => {
     const plan = () => load(copySet('python-state'));
     expect(plan).toThrow(expect.objectContaining({ code: 'RESTORE_UNSUPPORTED', pid: 15368, image: 'fdinfo-2.img', message: expect.stringMatching(/fd 6 is a UNIXSK file/) }));
+    const ghost = copySet('sleep');
+    writeFileSync(join(ghost, 'remap-fpath.img'), encodeImage(buildImage('remapFpath', [{ orig_id: 17, remap_id: 23 }])));
+    expect(() => load(ghost)).toThrow(expect.objectContaining({ code: 'RESTORE_UNSUPPORTED', image: 'remap-fpath.img' }));
     const shell = copySet('sleep');
     editImage(join(shell, 'pstree.img'), (entries) => {
       entries[0]!.message['sid'] = 1;

@@ -3,7 +3,8 @@
  * created) here once, before any task exists, so that a file that cannot be opened stops the
  * restore before it starts. Tasks take copies with pidfd_getfd (src/restore/files/install.ts).
  */
-import { FdTypes } from '../../images/generated/types.js';
+import { FdTypes, type FownEntry } from '../../images/generated/types.js';
+import { F, fcntl, syscall } from '../../sys/index.js';
 import { RestoreError } from '../errors.js';
 import type { RestorePlan } from '../plan.js';
 import { EVENTPOLL_OPENER, SIGNALFD_OPENER, TIMERFD_OPENER } from './anon_kinds.js';
@@ -52,6 +53,20 @@ export class DriverFiles {
     } catch (err) {
       if (err instanceof RestoreError) throw err;
       throw new RestoreError('RESTORE_FAILED', `Task ${pid}, fd ${fdNum}: cannot open file ${id} (${opener.kind}): ${(err as Error).message}`, { pid, image: 'files.img', step: 'open its files', cause: err });
+    }
+  }
+
+  /**
+   * `fcntl(fd, F_SETOWN_EX, {type, pid})` and `fcntl(fd, F_SETSIG, sig)` for every file that had
+   * an owner (who gets SIGIO): once the tree exists, since the owner is one of its tasks.
+   */
+  setOwners(): void {
+    for (const [id, fd] of this.#byId) {
+      const entry = this.#ctx.plan.files.get(id)!;
+      const fown = Object.values(entry).find((v): v is { fown: FownEntry } => typeof v === 'object' && v !== null && 'fown' in v)?.fown;
+      if (fown === undefined || (fown.pid === 0 && fown.signum === 0)) continue;
+      if (fown.pid !== 0) syscall('fcntl', fd, F.SETOWN_EX, Int32Array.of(fown.pid_type, fown.pid));
+      if (fown.signum !== 0) fcntl(fd, F.SETSIG, { arg: fown.signum, what: `set the signal of file ${id}` });
     }
   }
 
