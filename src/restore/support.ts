@@ -66,6 +66,8 @@ function checkTask(plan: RestorePlan, task: TaskPlan): void {
   const posix = leaderCore.core.tc?.timers?.posix ?? [];
   if (posix.length > 0) unsupported(task, leaderCore.image, `${posix.length} POSIX timer(s): restoring POSIX timers is not supported yet`);
   for (const t of task.threads) {
+    const mode = t.core.thread_info?.gpregs.mode;
+    if (mode !== undefined && mode !== 1) unsupported(task, t.image, `thread ${t.tid} runs 32-bit (compat) code, which is not restored`);
     const tc = t.core.thread_core;
     if ((tc?.seccomp_mode ?? 0) !== 0) unsupported(task, t.image, `thread ${t.tid} is in seccomp mode ${tc!.seccomp_mode}`);
   }
