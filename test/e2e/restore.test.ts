@@ -210,6 +210,25 @@ describe('criu-ts restore', () => {
     expect(readFileSync(out, 'utf8')).toMatch(/PASS/);
   });
 
+  it('stops on SIGINT during the restore: RESTORE_INTERRUPTED, every task created killed', async () => {
+    const { target, dir } = dumpTarget(64);
+    const child = spawn(process.execPath, [CRIU_TS, 'restore', '-D', dir, '-v'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    let sent = false;
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (!sent && /tree: 1 task/.test(stderr)) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/\[RESTORE_INTERRUPTED\]/);
+    expect(pidTaken(target.pid)).toBe(false);
+    expect(seedsAlive()).toEqual([]);
+  });
+
   it('refuses while a PID is taken (PID_TAKEN names it and its task) and starts nothing', () => {
     const target = startProgram('dump_target', { args: ['1'] });
     const dir = join(scratch, 'taken');
