@@ -7,7 +7,7 @@
  * image, a step that fails once tasks exist — leaves no process behind.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, onTestFinished } from 'vitest';
@@ -39,18 +39,34 @@ afterAll(() => {
 let serial = 0;
 
 /** Starts dump_target, records what the test compares, dumps it (killed), waits for its PID. */
-function dumpTarget(mib = 4): { target: Target; dir: string; dataFile: string; areas: Area[]; fds: ReturnType<typeof fdTable> } {
+function dumpTarget(mib = 4): { target: Target; dir: string; dataFile: string; areas: Area[]; fds: ReturnType<typeof fdTable>; mm: string[] } {
   const dataFile = join(workDir(), `data-${++serial}`);
   const target = startProgram('dump_target', { args: [String(mib), dataFile] });
   target.waitOutput(/pattern/);
   const areas = mapsAreas(target.pid);
   const fds = fdTable(target.pid);
+  const mm = mmView(target.pid);
   const dir = join(scratch, `images-${serial}`);
   const out = criuTs(['dump', '-t', String(target.pid), '-D', dir, '-o', 'dump.log']);
   expect(out.stderr).toBe('');
   expect(out.status).toBe(0);
   waitGone(target.pid);
-  return { target, dir, dataFile, areas, fds };
+  return { target, dir, dataFile, areas, fds, mm };
+}
+
+/** What PR_SET_MM_MAP restores, as /proc shows it: exe, cmdline, environ, auxv, and stat's mm fields. */
+function mmView(pid: number): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return [
+    readlinkSync(`/proc/${pid}/exe`),
+    readFileSync(`/proc/${pid}/cmdline`, 'latin1'),
+    readFileSync(`/proc/${pid}/environ`, 'latin1'),
+    readFileSync(`/proc/${pid}/auxv`).toString('hex'),
+    // Fields 26-28 of stat (start_code, end_code, start_stack) and 45-51 (start_data, end_data,
+    // start_brk, arg_start, arg_end, env_start, env_end); `fields` starts at field 3.
+    [...fields.slice(23, 26), ...fields.slice(42, 49)].join(' '),
+  ];
 }
 
 function restoreDetached(dir: string, pid: number): void {
@@ -68,8 +84,9 @@ function sameAreas(before: Area[], after: Area[], image: Area[]): void {
 
 describe('criu-ts restore', () => {
   it('restores our dump of dump_target: its PID, memory areas, fds at their offsets; it checks the rest itself', () => {
-    const { target, dir, areas, fds } = dumpTarget();
+    const { target, dir, areas, fds, mm } = dumpTarget();
     restoreDetached(dir, target.pid);
+    expect(mmView(target.pid)).toEqual(mm);
     expect(statOf(target.pid)).toMatchObject({ comm: 'dump_target', pgid: target.pid, sid: target.pid });
     expect(['S', 'R']).toContain(statOf(target.pid).state);
     sameAreas(areas, mapsAreas(target.pid), imageAreas(dir, target.pid));
