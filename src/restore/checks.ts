@@ -51,7 +51,11 @@ function filesUsed(plan: RestorePlan): FileUse[] {
     for (const vma of task.mm!.vmas ?? []) {
       if (vma.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED)) add(task, Number(vma.shmid), `the area at 0x${vma.start.toString(16)}`);
     }
-    for (const fd of task.fds!) add(task, fd.id, `fd ${fd.fd}`);
+    for (const fd of task.fds!) {
+      add(task, fd.id, `fd ${fd.fd}`);
+      const fifo = plan.files.get(fd.id)?.fifo;
+      if (fifo?.regf_id !== undefined) add(task, fifo.regf_id, `fd ${fd.fd} (a fifo)`);
+    }
     add(task, task.fs!.cwd_id, 'its working directory');
     add(task, task.fs!.root_id, 'its root');
   }
@@ -59,7 +63,7 @@ function filesUsed(plan: RestorePlan): FileUse[] {
 }
 
 const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
+const TYPE_NAMES: Record<number, string> = { 0o100000: 'a regular file', 0o040000: 'a directory', 0o010000: 'a fifo', 0o020000: 'a character device', 0o060000: 'a block device' };
 
 /**
  * `stat(path)` — each file exists; a regular file has the size its image says (CRIU refuses a
@@ -77,9 +81,10 @@ export function checkFiles(plan: RestorePlan): void {
     } catch (err) {
       throw new RestoreError('FILE_MISSING', `${path} (${use.as} of task ${use.task.pid}) cannot be found: ${(err as Error).message}`, { pid: use.task.pid, image: imageFileName('files'), path, cause: err });
     }
-    const wantsRegular = use.reg.mode !== undefined && (use.reg.mode & S_IFMT) === S_IFREG;
-    if (wantsRegular && !st.isFile()) {
-      throw new RestoreError('FILE_CHANGED', `${path} (${use.as} of task ${use.task.pid}) was a regular file and is not one now`, { pid: use.task.pid, image: imageFileName('files'), path });
+    const type = use.reg.mode === undefined ? undefined : use.reg.mode & S_IFMT;
+    if (type !== undefined && Number(st.mode & BigInt(S_IFMT)) !== type) {
+      const kind = TYPE_NAMES[type] ?? `a file of type 0o${type.toString(8)}`;
+      throw new RestoreError('FILE_CHANGED', `${path} (${use.as} of task ${use.task.pid}) was ${kind} and is not one now`, { pid: use.task.pid, image: imageFileName('files'), path });
     }
     if (use.reg.size !== undefined && st.isFile() && st.size !== use.reg.size) {
       throw new RestoreError('FILE_CHANGED', `${path} (${use.as} of task ${use.task.pid}) has size ${st.size}, the image says ${use.reg.size}`, { pid: use.task.pid, image: imageFileName('files'), path });

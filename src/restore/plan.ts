@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { checkCoreMachine, type CoreMachine } from '../images/core_arch.js';
 import { ImageError } from '../images/errors.js';
 import type {
-  CoreEntry, FdinfoEntry, FileEntry, FsEntry, MmEntry, PagemapEntry, PstreeEntry, TaskKobjIdsEntry,
+  CoreEntry, FdinfoEntry, FileEntry, FsEntry, MemfdInodeEntry, MmEntry, PagemapEntry, PstreeEntry, TaskKobjIdsEntry,
 } from '../images/generated/types.js';
 import { CoreEntryMarch } from '../images/generated/types.js';
 import { ImageDir } from '../images/image_dir.js';
@@ -82,6 +82,10 @@ export interface RestorePlan {
   files: Map<number, FileEntry>;
   /** Buffered pipe data, by pipe_id. */
   pipeData: Map<number, Uint8Array>;
+  /** Buffered fifo data, by pipe_id (the fifo's inode). */
+  fifoData: Map<number, Uint8Array>;
+  /** memfd inodes (memfd.img), by inode_id. */
+  memfds: Map<number, MemfdInodeEntry>;
   /** Pages of shared anonymous segments, by shmid (pagemap-shmem-SHMID.img). */
   shmem: Map<bigint, PagesPlan>;
   pageSize: number;
@@ -108,11 +112,14 @@ export function loadPlan(dir: string, opts: { arch: string; pageSize: number }):
     root: tasks[0]!,
     byPid: new Map(tasks.map((t) => [t.pid, t])),
     files,
-    pipeData: readPipeData(images),
+    pipeData: readPipeData(images, 'pipesData'),
+    fifoData: readPipeData(images, 'fifoData'),
+    memfds: new Map(images.has(imageFileName('memfd')) ? readEntries(images, 'memfd').map((m) => [Number(m.inode_id), m]) : []),
     shmem: new Map(),
     pageSize: opts.pageSize,
   };
   for (const { task, tids } of tree) loadTask(plan, task, tids, machine);
+  for (const m of plan.memfds.values()) loadShmem(plan, BigInt(m.shmid));
   const seccomp = images.readOptional('seccomp');
   if (seccomp !== undefined && seccomp.entries.some((e) => ((e.message['seccomp_filters'] as unknown[] | undefined) ?? []).length > 0)) {
     throw new RestoreError('RESTORE_UNSUPPORTED', 'The images hold seccomp filters: restoring them is not supported yet', { image: 'seccomp.img' });
@@ -177,14 +184,17 @@ function loadTask(plan: RestorePlan, task: TaskPlan, tids: readonly number[], ma
   task.fds = readEntries(images, 'fdinfo', task.ids.files_id);
   const pagemap = readPagemap(images, task.pid);
   task.pages = pagesPlan(plan, imageFileName('pagemap', task.pid), pagemap.head.pages_id, pagemap.entries);
-  for (const vma of task.mm.vmas ?? []) {
-    if ((vma.status & VMA_ANON_SHARED) === 0 || plan.shmem.has(vma.shmid)) continue;
-    const name = imageFileName('shmemPagemap', vma.shmid);
-    if (!images.has(name)) continue;
-    const [head, ...entries] = images.read(name).entries;
-    const pagesId = (head!.message as unknown as { pages_id: number }).pages_id;
-    plan.shmem.set(vma.shmid, pagesPlan(plan, name, pagesId, entries.map((e) => e.message as unknown as PagemapEntry)));
-  }
+  for (const vma of task.mm.vmas ?? []) if ((vma.status & VMA_ANON_SHARED) !== 0) loadShmem(plan, vma.shmid);
+}
+
+/** The pages of shared segment `shmid` (pagemap-shmem-SHMID.img), once; none when it has no image. */
+function loadShmem(plan: RestorePlan, shmid: bigint): void {
+  if (plan.shmem.has(shmid)) return;
+  const name = imageFileName('shmemPagemap', shmid);
+  if (!plan.images.has(name)) return;
+  const [head, ...entries] = plan.images.read(name).entries;
+  const pagesId = (head!.message as unknown as { pages_id: number }).pages_id;
+  plan.shmem.set(shmid, pagesPlan(plan, name, pagesId, entries.map((e) => e.message as unknown as PagemapEntry)));
 }
 
 const VMA_ANON_SHARED = 1 << 8;
@@ -217,12 +227,12 @@ function pagesPlan(plan: RestorePlan, image: string, pagesId: number, entries: r
   return { file, image, runs };
 }
 
-function readPipeData(images: ImageDir): Map<number, Uint8Array> {
+function readPipeData(images: ImageDir, key: 'pipesData' | 'fifoData'): Map<number, Uint8Array> {
   const out = new Map<number, Uint8Array>();
-  if (!images.has(imageFileName('pipesData'))) return out;
-  for (const { entry, extra } of readEntriesWithExtra(images, 'pipesData')) {
+  if (!images.has(imageFileName(key))) return out;
+  for (const { entry, extra } of readEntriesWithExtra(images, key)) {
     const data = extra instanceof Uint8Array ? extra : new Uint8Array(0);
-    if (data.byteLength !== entry.bytes) throw new ImageError('IMG_TRUNCATED', { file: join(images.path, imageFileName('pipesData')) }, `pipe ${entry.pipe_id}: ${data.byteLength} bytes of data, the entry says ${entry.bytes}`);
+    if (data.byteLength !== entry.bytes) throw new ImageError('IMG_TRUNCATED', { file: join(images.path, imageFileName(key)) }, `pipe ${entry.pipe_id}: ${data.byteLength} bytes of data, the entry says ${entry.bytes}`);
     out.set(entry.pipe_id, data);
   }
   return out;

@@ -9,7 +9,9 @@ import { RestoreError } from './errors.js';
 import type { RestorePlan, TaskPlan } from './plan.js';
 
 /** The fd kinds restore opens (src/restore/files). */
-export const SUPPORTED_FD_TYPES: ReadonlySet<number> = new Set([FdTypes.REG, FdTypes.PIPE, FdTypes.EVENTFD, FdTypes.SIGNALFD, FdTypes.TIMERFD, FdTypes.EVENTPOLL]);
+export const SUPPORTED_FD_TYPES: ReadonlySet<number> = new Set([
+  FdTypes.REG, FdTypes.PIPE, FdTypes.FIFO, FdTypes.EVENTFD, FdTypes.SIGNALFD, FdTypes.TIMERFD, FdTypes.EVENTPOLL, FdTypes.MEMFD,
+]);
 
 const FD_TYPE_NAME = new Map<number, string>(Object.entries(FdTypes).map(([k, v]) => [v, k]));
 
@@ -87,6 +89,12 @@ function checkTask(plan: RestorePlan, task: TaskPlan): void {
     if (file === undefined) unsupported(task, fdImage, `fd ${fd.fd} refers to file ${fd.id}, which files.img does not have`);
     if (!SUPPORTED_FD_TYPES.has(file.type) || file.type !== fd.type) {
       unsupported(task, fdImage, `fd ${fd.fd} is a ${FD_TYPE_NAME.get(file.type) ?? `type ${file.type}`} file, which restore cannot open yet`);
+    }
+    if (file.fifo !== undefined && plan.files.get(file.fifo.regf_id ?? -1)?.reg === undefined) unsupported(task, fdImage, `fd ${fd.fd} is a fifo without its path in files.img`);
+    if (file.memfd !== undefined) {
+      const inode = plan.memfds.get(file.memfd.inode_id);
+      if (inode === undefined) unsupported(task, fdImage, `fd ${fd.fd} is memfd inode ${file.memfd.inode_id}, which memfd.img does not have`);
+      if ((inode.hugetlb_flag ?? 0) !== 0) unsupported(task, 'memfd.img', `fd ${fd.fd} is a hugetlbfs memfd, which is not restored`);
     }
   }
   for (const id of [task.fs!.cwd_id, task.fs!.root_id, task.mm!.exe_file_id]) {

@@ -14,7 +14,7 @@ import { afterAll, afterEach, describe, expect, it, onTestFinished } from 'vites
 import { decodeImage, encodeImage } from '../../src/images/framing.js';
 import { close, F, fcntl, pidfdGetfd, pidfdOpen, syscall } from '../../src/sys/index.js';
 import { CRIU_TS } from '../support/paths.js';
-import { buildProgram, cleanupPrograms, killAllPrograms, startProgram, waitFor, workDir, type Target } from '../support/programs.js';
+import { buildProgram, cleanupPrograms, killAllPrograms, makeFifo, startProgram, waitFor, workDir, type Target } from '../support/programs.js';
 import { criuTs, fdTable, imageAreas, mapsAreas, pidTaken, seedsAlive, statOf, waitGone, type Area } from '../support/restore.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'criu-ts-restore-'));
@@ -175,6 +175,20 @@ describe('criu-ts restore', () => {
       expect(target.out()).toMatch(/^PASS$/m);
     });
   }
+
+  it('restores a fifo with its buffered data and memfds with their contents, seals, mode and offsets', () => {
+    const fifo = makeFifo('restore');
+    const target = startProgram('restore_files', { args: [fifo] });
+    const fds = fdTable(target.pid);
+    const dir = join(scratch, 'fifo-memfd');
+    expect(criuTs(['dump', '-t', String(target.pid), '-D', dir]).status).toBe(0);
+    waitGone(target.pid);
+    restoreDetached(dir, target.pid);
+    expect(fdTable(target.pid)).toEqual(fds);
+    process.kill(target.pid, 'SIGTERM');
+    waitFor(() => /PASS|FAIL/.test(target.out()), 'the verdict');
+    expect(target.out()).toMatch(/^PASS$/m);
+  });
 
   it('restores a parent and child sharing open files: fd tables, offsets, flags, shared descriptions, SIGIO owner', () => {
     const dataFile = join(workDir(), `files-${++serial}`);

@@ -12,6 +12,10 @@ export interface OpenContext {
   pipes: Map<number, [number, number]>;
   /** Ends of pipes already handed to one file id, by `pipe_id:access` (a second id reopens). */
   pipeEnds: Set<string>;
+  /** Fifos opened so far, by pipe_id: the O_RDWR fd that keeps each alive with its data. */
+  fifos: Map<number, number>;
+  /** memfd inodes made so far, by inode_id. */
+  memfds: Map<number, number>;
   /** Every fd the driver opened (closed at the end, or on failure). */
   opened: number[];
 }

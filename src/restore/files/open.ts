@@ -9,6 +9,8 @@ import { RestoreError } from '../errors.js';
 import type { RestorePlan } from '../plan.js';
 import { EVENTPOLL_OPENER, SIGNALFD_OPENER, TIMERFD_OPENER } from './anon_kinds.js';
 import { closeOpened, EVENTFD_OPENER, PIPE_OPENER, REG_OPENER } from './basic_kinds.js';
+import { FIFO_OPENER } from './fifo.js';
+import { MEMFD_OPENER } from './memfd.js';
 import type { FileKindOpener, OpenContext } from './kind.js';
 
 const OPENERS: ReadonlyMap<number, FileKindOpener> = new Map([
@@ -18,6 +20,8 @@ const OPENERS: ReadonlyMap<number, FileKindOpener> = new Map([
   [FdTypes.SIGNALFD, SIGNALFD_OPENER],
   [FdTypes.TIMERFD, TIMERFD_OPENER],
   [FdTypes.EVENTPOLL, EVENTPOLL_OPENER],
+  [FdTypes.FIFO, FIFO_OPENER],
+  [FdTypes.MEMFD, MEMFD_OPENER],
 ]);
 
 /** The files of a restore, open in the driver. */
@@ -26,7 +30,7 @@ export class DriverFiles {
   readonly #byId = new Map<number, number>();
 
   private constructor(plan: RestorePlan) {
-    this.#ctx = { plan, pipes: new Map(), pipeEnds: new Set(), opened: [] };
+    this.#ctx = { plan, pipes: new Map(), pipeEnds: new Set(), fifos: new Map(), memfds: new Map(), opened: [] };
   }
 
   /** Opens every file any task has open (in pstree order, fds in order); closes all on failure. */
