@@ -1,6 +1,7 @@
 /**
  * `criu-ts dump -t PID -D DIR [-R|--leave-running] [-s|--leave-stopped] [-o LOG] [-v[N]]
- *  [--timeout SECONDS] [--pidfile FILE] [-j|--shell-job] [--ext-unix-sk]`:
+ *  [--timeout SECONDS] [--pidfile FILE] [-j|--shell-job] [--ext-unix-sk] [--tcp-established]
+ *  [--tcp-close]`:
  * CRIU's dump command. The log goes into the images directory (like CRIU's -o); SIGINT, SIGTERM
  * and SIGHUP stop the dump cleanly (the tree runs on, no images land).
  */
@@ -22,6 +23,7 @@ export async function dumpCommand(args: string[]): Promise<number> {
       verbosity: { type: 'string', short: 'v' },
       'shell-job': { type: 'boolean', short: 'j', default: false },
       'tcp-established': { type: 'boolean', default: false },
+      'tcp-close': { type: 'boolean', default: false },
       'ext-unix-sk': { type: 'boolean', default: false },
       pidfile: { type: 'string' },
       timeout: { type: 'string' },
@@ -32,7 +34,6 @@ export async function dumpCommand(args: string[]): Promise<number> {
   if (!Number.isInteger(pid) || pid <= 0) throw new CriuTsError('USAGE', 'dump needs -t PID (the root of the tree)');
   const dir = values['images-dir'] ?? '.';
   if (values['leave-running'] && values['leave-stopped']) throw new CriuTsError('USAGE', '--leave-running and --leave-stopped exclude each other');
-  if (values['tcp-established']) throw new CriuTsError('USAGE', '--tcp-established is not supported yet');
   const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
   if (timeout !== undefined && !(timeout > 0)) throw new CriuTsError('USAGE', `--timeout takes a number of seconds, not '${values.timeout}'`);
   const after: AfterDump = values['leave-running'] ? 'leave-running' : values['leave-stopped'] ? 'leave-stopped' : 'kill';
@@ -59,6 +60,8 @@ export async function dumpCommand(args: string[]): Promise<number> {
       interrupted: () => stop !== undefined,
       shellJob: values['shell-job'],
       extUnixSk: values['ext-unix-sk'],
+      tcpEstablished: values['tcp-established'],
+      tcpClose: values['tcp-close'],
       ...(timeout === undefined ? {} : { freezeTimeoutMs: timeout * 1000 }),
     });
     if (values.pidfile !== undefined) writeFileSync(values.pidfile, `${pid}\n`);

@@ -32,6 +32,10 @@ import { dumpShmem, type ShmemDumpState } from './shmem.js';
 import { readLoginuid, readOomScoreAdj, readRlimits } from './task_state.js';
 import { assignFileIds, collectVmas } from './vmas.js';
 import { timensEntry } from './timens.js';
+import { TcpConnections } from './tcp_connections.js';
+
+/** inventory.img network_lock_method, CRIU's enum: 0 iptables, 1 nftables, 2 skip. criu-ts locks with nftables. */
+const NETWORK_LOCK_NFTABLES = 1;
 
 export type AfterDump = 'kill' | 'leave-running' | 'leave-stopped';
 
@@ -50,6 +54,10 @@ export interface DumpOptions {
   freezeTimeoutMs?: number;
   /** Called before each task is dumped (tools and tests: e.g. to kill a task mid-dump). */
   beforeTask?: (pid: number) => void;
+  /** `--tcp-established`: connected TCP sockets are dumped in repair mode under the network lock. */
+  tcpEstablished?: boolean;
+  /** `--tcp-close`: connected TCP sockets are recorded without their stream, to be restored closed. */
+  tcpClose?: boolean;
 }
 
 export interface DumpResult {
@@ -61,7 +69,11 @@ export interface DumpResult {
     pagesScanned: number;
     pagesWritten: number;
     bytesWritten: number;
+    /** TCP connections dumped in repair mode (`--tcp-established`). */
+    tcpConnections: number;
   };
+  /** This dump's run id (inventory.img); the network lock left for restore is named after it. */
+  runId: string;
 }
 
 /** A dump that failed; the tree was let go as it was and no images landed. */
@@ -85,6 +97,8 @@ interface DumpState {
   shmem: ShmemDumpState;
   seccomp: SeccompFilters;
   stats: DumpResult['stats'];
+  runId: string;
+  tcpClose: boolean;
 }
 
 /** Lets signal handlers run (the dump is synchronous between these points). */
@@ -100,13 +114,18 @@ export async function dumpTree(rootPid: number, opts: DumpOptions): Promise<Dump
     await yieldToEvents();
     if (opts.interrupted?.()) throw new DumpError('DUMP_INTERRUPTED', `dump of task ${rootPid} interrupted: the tree runs on as before`, { pid: rootPid });
   };
+  const runId = randomUUID();
   const writer = ImageDirWriter.create(opts.imagesDir);
   const started = performance.now();
   let tree: FrozenTree;
+  let tcp: TcpConnections | undefined;
   try {
+    // The network lock is taken before anything is frozen: without nftables, nothing is touched.
+    if (opts.tcpEstablished && !opts.tcpClose) tcp = TcpConnections.open(runId);
     // Seccomp suspended, so that the parasite's system calls are never filtered (CRIU does the same).
     tree = freezeTree(rootPid, { suspendSeccomp: true, ...(opts.freezeTimeoutMs === undefined ? {} : { timeoutMs: opts.freezeTimeoutMs }) });
   } catch (err) {
+    tcp?.resume();
     writer.abort();
     throw err;
   }
@@ -118,13 +137,21 @@ export async function dumpTree(rootPid: number, opts: DumpOptions): Promise<Dump
     writer,
     ids: new KobjIds(),
     files,
-    fds: newFdDumpContext(files, { shellJob: opts.shellJob ?? false, extUnixSk: opts.extUnixSk ?? false, writer, shmem }),
+    fds: newFdDumpContext(files, {
+      shellJob: opts.shellJob ?? false,
+      extUnixSk: opts.extUnixSk ?? false,
+      writer,
+      shmem,
+      ...(opts.tcpClose ? { tcp: 'close' as const } : tcp === undefined ? {} : { tcp }),
+    }),
     pstree: [],
     fdinfoWritten: new Set(),
     nextPagesId: 1,
     shmem,
     seccomp: new SeccompFilters(),
-    stats: { freezingMs: frozenAt - started, frozenMs: 0, memdumpMs: 0, pagesScanned: 0, pagesWritten: 0, bytesWritten: 0 },
+    stats: { freezingMs: frozenAt - started, frozenMs: 0, memdumpMs: 0, pagesScanned: 0, pagesWritten: 0, bytesWritten: 0, tcpConnections: 0 },
+    runId,
+    tcpClose: opts.tcpClose ?? false,
   };
   try {
     for (const proc of tree.processes) {
@@ -134,23 +161,35 @@ export async function dumpTree(rootPid: number, opts: DumpOptions): Promise<Dump
     }
     await checkInterrupt();
     finishFds(state.fds);
+    state.stats.tcpConnections = tcp?.count ?? 0;
     writeTreeImages(state, rootPid);
     state.stats.frozenMs = performance.now() - frozenAt;
     writeStats(state);
     writer.commit();
   } catch (err) {
     writer.abort();
+    // Connections leave repair mode before the tree runs again, and the lock goes.
+    tcp?.resume();
     tree.thaw();
     if (err instanceof CriuTsError) throw err;
     throw new DumpError('DUMP_FAILED', `dump of task ${rootPid} failed: ${(err as Error).message}`, { cause: err });
   }
   const pids = tree.processes.map((p) => p.pid);
-  finish(tree, opts.after ?? 'kill');
+  finish(tree, opts.after ?? 'kill', tcp);
+  if (tcp !== undefined && tcp.count > 0 && (opts.after ?? 'kill') === 'kill') {
+    log(`${tcp.count} TCP connection(s) stay locked (nftables table inet ${tcp.table}) until they are restored`);
+  }
   log(`dumped ${pids.length} task(s), ${state.stats.pagesWritten} pages, frozen ${state.stats.frozenMs.toFixed(1)} ms`);
-  return { pids, stats: state.stats };
+  return { pids, stats: state.stats, runId };
 }
 
-function finish(tree: FrozenTree, after: AfterDump): void {
+/**
+ * Lets the tree go. Killed, its connections are closed while still in repair mode (nothing reaches
+ * the peers) and stay locked for the restore; left running or stopped, they leave repair mode and
+ * the lock is released before the tasks are thawed.
+ */
+function finish(tree: FrozenTree, after: AfterDump, tcp: TcpConnections | undefined): void {
+  if (after !== 'kill') tcp?.resume();
   if (after === 'kill') {
     for (const p of tree.processes) {
       try {
@@ -164,6 +203,7 @@ function finish(tree: FrozenTree, after: AfterDump): void {
     for (const p of tree.processes) kill(p.pid, SIG.STOP);
   }
   tree.thaw();
+  if (after === 'kill') tcp?.handOver();
 }
 
 function dumpProcess(tree: FrozenTree, proc: FrozenProcess, rootPid: number, state: DumpState, log: (m: string) => void): void {
@@ -292,9 +332,10 @@ function writeTreeImages(state: DumpState, rootPid: number): void {
     ns_per_id: true,
     root_cg_set: 1,
     lsmtype: 0, // NO_LSM
-    network_lock_method: 0,
+    ...(state.tcpClose ? { tcp_close: true } : {}),
+    network_lock_method: NETWORK_LOCK_NFTABLES,
     plugins_entry: {},
-    dump_criu_run_id: randomUUID(),
+    dump_criu_run_id: state.runId,
   });
 }
 

@@ -82,14 +82,21 @@ export class NetworkLock {
       `add rule ${t} output ip6 saddr . tcp sport . ip6 daddr . tcp dport @conns6 drop`,
       `add rule ${t} input ip6 saddr . tcp sport . ip6 daddr . tcp dport @conns6 drop`,
     ];
-    for (const c of connections) {
-      // Packets from the peer to us, and from us to the peer.
-      lines.push(`add element ${t} conns${c.family} { ${c.remoteAddress} . ${c.remotePort} . ${c.localAddress} . ${c.localPort} }`);
-      lines.push(`add element ${t} conns${c.family} { ${c.localAddress} . ${c.localPort} . ${c.remoteAddress} . ${c.remotePort} }`);
-    }
+    lines.push(...elementLines(t, connections));
     const res = runNft(lines.join('\n') + '\n', opts);
     if (!res.ok) throw new NetworkLockError('NETLOCK_FAILED', `cannot lock the network (table ${table}): ${res.error}`);
     return new NetworkLock(table, opts);
+  }
+
+  /**
+   * Blocks more connections under the same lock (one nft transaction). A dump takes the lock
+   * empty before it freezes anything, then adds each connection as it meets it.
+   */
+  add(connections: readonly LockedConnection[]): void {
+    if (!this.#held) throw new NetworkLockError('NETLOCK_FAILED', `the network lock ${this.table} was already released`);
+    if (connections.length === 0) return;
+    const res = runNft(elementLines(`inet ${this.table}`, connections).join('\n') + '\n', this.#opts);
+    if (!res.ok) throw new NetworkLockError('NETLOCK_FAILED', `cannot lock ${connections.map(describeConnection).join(', ')} (table ${this.table}): ${res.error}`);
   }
 
   /** `nft delete table inet CRIU-…`: every packet flows again. */
@@ -105,6 +112,20 @@ export class NetworkLock {
   get held(): boolean {
     return this.#held;
   }
+}
+
+/** The set elements that drop a connection's packets: from the peer to us, and from us to the peer. */
+function elementLines(table: string, connections: readonly LockedConnection[]): string[] {
+  return connections.flatMap((c) => [
+    `add element ${table} conns${c.family} { ${c.remoteAddress} . ${c.remotePort} . ${c.localAddress} . ${c.localPort} }`,
+    `add element ${table} conns${c.family} { ${c.localAddress} . ${c.localPort} . ${c.remoteAddress} . ${c.remotePort} }`,
+  ]);
+}
+
+/** `127.0.0.1:45060 - 127.0.0.1:47001`, `[::1]:45060 - [::1]:47001` */
+export function describeConnection(c: LockedConnection): string {
+  const at = (a: string, p: number) => (c.family === 6 ? `[${a}]:${p}` : `${a}:${p}`);
+  return `${at(c.localAddress, c.localPort)} - ${at(c.remoteAddress, c.remotePort)}`;
 }
 
 /** Drops the lock of a dump by its run id (restore unlocks what dump locked). */

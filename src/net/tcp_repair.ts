@@ -11,7 +11,8 @@
  *   restore: new socket → repair on → bind(src) → TCP_QUEUE_SEQ of both queues (start of the
  *            saved data) → connect(dst) (no packet sent) → TCP_REPAIR_OPTIONS → TCP_TIMESTAMP →
  *            receive queue refilled → sent-but-unacked data into the send queue → TCP_REPAIR_WINDOW
- *            → repair off → the never-sent data written normally.
+ *            (`rebuildConnection`; still in repair mode: closing it now sends nothing)
+ *            → repair off → the never-sent data written normally (`resumeConnection`).
  *
  * Precondition for both: no packet may reach the connection meanwhile (the network lock), or the
  * kernel answers the peer with a reset.
@@ -148,6 +149,16 @@ function sendIntoQueue(fd: number, queue: number | undefined, data: Uint8Array):
  * and "connected" to `remote` without a packet; leaves repair mode at the end.
  */
 export function restoreConnection(fd: number, saved: TcpConnectionState, local: SockAddr, remote: SockAddr): void {
+  rebuildConnection(fd, saved, local, remote);
+  resumeConnection(fd, saved);
+}
+
+/**
+ * The first half of `restoreConnection`: everything but leaving repair mode. A restore does this
+ * for every connection first, and resumes them all once the whole tree is back; if it fails in
+ * between, the sockets are closed still in repair mode, which the peers never see.
+ */
+export function rebuildConnection(fd: number, saved: TcpConnectionState, local: SockAddr, remote: SockAddr): void {
   if (saved.state !== TCP_ESTABLISHED) throw new TcpRepairError('TCP_REPAIR_STATE', `cannot restore TCP state ${saved.state} yet`);
   bind(fd, local, { what: 'bind the restored connection' });
   selectQueue(fd, TCP.RECV_QUEUE);
@@ -171,6 +182,11 @@ export function restoreConnection(fd: number, saved: TcpConnectionState, local: 
     const w = saved.window;
     setsockopt(fd, { level: SOL.TCP, name: TCP.REPAIR_WINDOW, value: Uint32Array.of(w.sndWl1, w.sndWnd, w.maxWindow, w.rcvWnd, w.rcvWup) });
   }
+}
+
+/** The second half: repair mode off, and the data the kernel had never sent written normally. */
+export function resumeConnection(fd: number, saved: TcpConnectionState): void {
+  const sent = saved.outq.length - saved.unsentLength;
   setRepair(fd, false);
   // Data the kernel never sent: written like any data, now that the connection is live.
   if (saved.unsentLength > 0) sendIntoQueue(fd, undefined, saved.outq.subarray(sent));

@@ -4,9 +4,12 @@
  * connected. State, addresses and queue lengths come from sock_diag (sockets in no table — an
  * unbound UDP socket, a closed TCP one — from the socket itself), options from getsockopt.
  *
- * A TCP connection (established, or on its way in or out) is refused: its state and queues can
- * only be taken in repair mode, under the network lock. As in CRIU, the datagrams waiting in a UDP
- * socket's receive queue are not kept.
+ * An established TCP connection is dumped only with `--tcp-established` (the fd options carry the
+ * dump's TcpConnections): under the network lock and in repair mode its sequence numbers, options,
+ * window and both queues go to tcp-stream-<inode>.img, as CRIU writes it. With `--tcp-close` it is
+ * recorded without its stream, to be restored closed. Connections on their way in or out
+ * (SYN_SENT, FIN_WAIT*, CLOSE_WAIT, LAST_ACK, CLOSING) are refused. As in CRIU, the datagrams
+ * waiting in a UDP socket's receive queue are not kept.
  */
 import type { InetSkEntry } from '../../images/generated/types.js';
 import { NET, TCP_STATE } from '../../net/constants.js';
@@ -15,6 +18,9 @@ import {
   AF, IPPROTO, MSG, SO, SOCK, SOL, formatIPv4, formatIPv6, getpeername, getsockname, getsockopt, getsockoptInt, isSysError, parseIPv4, parseIPv6, recvmsg,
   type SockAddr,
 } from '../../sys/index.js';
+import { writeEntries } from '../../images/typed.js';
+import type { LockedConnection } from '../../net/network_lock.js';
+import { tcpStreamEntry } from '../../net/tcp_repair.js';
 import { FdDumpError, type FdDumpContext, type FdFacts } from './kind.js';
 import { dumpIpOpts, dumpTcpOpts } from './inet_opts.js';
 import { dumpSocketOpts } from './sk_opts.js';
@@ -82,10 +88,16 @@ export function dumpInetSocket(f: FdFacts, ctx: FdDumpContext, opts: { family: n
   } else if (sk.state === TCP_STATE.LISTEN) {
     if (sk.rqueue !== 0) refuse(`TCP listener ${f.link} on ${where} has ${sk.rqueue} connection(s) not accepted yet, which would be lost`);
   } else if (sk.state !== TCP_STATE.CLOSE) {
-    refuse(
-      `TCP connection ${f.link} ${where} -> ${endpoint(family, sk.dst, sk.dstPort)} is ${STATE_NAMES[sk.state] ?? sk.state}: ` +
-        'dumping it needs TCP repair mode and the network lock (--tcp-established, not supported yet)',
-    );
+    const conn = `TCP connection ${f.link} ${where} -> ${endpoint(family, sk.dst, sk.dstPort)}`;
+    const tcp = ctx.options.tcp;
+    if (tcp === undefined) return refuse(`${conn} is ${STATE_NAMES[sk.state] ?? sk.state}: dumping it needs --tcp-established (or --tcp-close)`);
+    if (sk.state !== TCP_STATE.ESTABLISHED) {
+      refuse(`${conn} is ${STATE_NAMES[sk.state] ?? sk.state}: only established connections are dumped (half-closed and opening ones are not supported yet)`);
+    }
+    if (tcp !== 'close') {
+      const saved = tcp.checkpoint(f.local, lockedConnection(family, sk));
+      writeEntries(ctx.options.writer!, 'tcpStream', ino, [tcpStreamEntry(saved)]);
+    }
   }
 
   const words = family === AF.INET6 ? 4 : 1;
@@ -173,6 +185,13 @@ function addressWords(addr: Buffer, words: number): number[] {
   const out: number[] = [];
   for (let i = 0; i < words; i++) out.push(addr.readUInt32LE(i * 4));
   return out;
+}
+
+/** The connection as the network lock names it. */
+function lockedConnection(family: number, sk: InetFacts): LockedConnection {
+  const v6 = family === AF.INET6;
+  const text = (a: Buffer) => (v6 ? formatIPv6(a) : formatIPv4(a));
+  return { family: v6 ? 6 : 4, localAddress: text(sk.src), localPort: sk.srcPort, remoteAddress: text(sk.dst), remotePort: sk.dstPort };
 }
 
 /** fe80::/10 */

@@ -11,6 +11,7 @@ import type { FileKind, FileTable } from './table.js';
 import type { TypedKey, buildImage } from '../../images/typed.js';
 import type { ImageDirWriter } from '../../images/image_dir.js';
 import type { ShmemDumpState } from '../shmem.js';
+import type { TcpConnections } from '../tcp_connections.js';
 
 /**
  * Why an fd could not be dumped: FD_UNSUPPORTED (a kind or shape criu-ts does not dump),
@@ -64,6 +65,12 @@ export interface FdDumpOptions {
   extUnixSk?: boolean;
   /** The id the dump gives the dumper's network namespace (ids-PID.img); sockets carry it. */
   netNsId?: number;
+  /**
+   * Connected TCP sockets: `--tcp-established` gives the dump's TcpConnections (lock, repair,
+   * tcp-stream images; needs `writer`), `--tcp-close` gives 'close' (recorded, restored closed);
+   * absent, they are refused.
+   */
+  tcp?: TcpConnections | 'close';
 }
 
 /** Everything known of one fd when its kind handles it. */
