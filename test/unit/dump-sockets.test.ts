@@ -312,7 +312,7 @@ describe('socket dump', () => {
     target.waitOutput(/PASS/);
   });
 
-  it('refuses an established TCP connection, naming both ends, before touching it', () => {
+  it('refuses an established TCP connection without --tcp-established, naming both ends, before touching it', () => {
     const server = socket(AF.INET, SOCK.STREAM | SOCK.CLOEXEC);
     ours.push(server);
     bind(server, { family: 'inet', address: '127.0.0.1', port: 0 });
@@ -332,7 +332,7 @@ describe('socket dump', () => {
       code: 'FD_UNSUPPORTED',
       message:
         `task ${target.pid}, fd 3: TCP connection socket:[${inodeOf(target.pid, 3)}] 127.0.0.1:${clientPort} -> 127.0.0.1:${serverPort} is ESTABLISHED: ` +
-        'dumping it needs TCP repair mode and the network lock (--tcp-established, not supported yet)',
+        'dumping it needs --tcp-established (or --tcp-close)',
     });
     signalProgram(target, 'SIGTERM');
     target.waitOutput(/PASS/);
