@@ -61,13 +61,18 @@ function itimer(value: MiscResult['itimers']['real']): ItimerEntry {
   };
 }
 
-const SIGEV = { SIGNAL: 0, NONE: 1, THREAD_ID: 4 } as const;
+const SIGEV = { SIGNAL: 0, NONE: 1, THREAD: 2, THREAD_ID: 4 } as const;
 
+/**
+ * A POSIX timer as CRIU records it: a timer that signals one thread (`tid.N` in /proc) is
+ * SIGEV_THREAD_ID with that thread, else the kind /proc names. The clock id is stored as the
+ * kernel's int reinterpreted as u32 (a CPU clock such as CLOCK_PROCESS_CPUTIME_ID is -6).
+ */
 function posixTimer(t: { proc: PosixTimerInfo; value: TimerResult }): PosixTimerEntry {
-  const notify = t.proc.notify === 'none' ? SIGEV.NONE : t.proc.notify === 'thread' ? SIGEV.THREAD_ID : SIGEV.SIGNAL;
+  const notify = t.proc.notifyTid !== undefined ? SIGEV.THREAD_ID : t.proc.notify === 'none' ? SIGEV.NONE : t.proc.notify === 'thread' ? SIGEV.THREAD : SIGEV.SIGNAL;
   const entry: PosixTimerEntry = {
     it_id: t.proc.id,
-    clock_id: t.proc.clockId,
+    clock_id: t.proc.clockId >>> 0,
     si_signo: t.proc.signal,
     it_sigev_notify: notify,
     sival_ptr: t.proc.sigevValue,

@@ -52,8 +52,9 @@ export interface PosixTimerInfo {
   signal: number;
   /** The sigevent value (`sival_ptr`). */
   sigevValue: bigint;
-  /** "signal", "thread", "none", with a tid for thread notification. */
+  /** How the kernel names the notification: "signal", "thread" (SIGEV_THREAD) or "none". */
   notify: string;
+  /** The thread a SIGEV_THREAD_ID timer signals (`notify: signal/tid.N`); undefined for the process (`pid.N`). */
   notifyTid: number | undefined;
   clockId: number;
 }
@@ -75,7 +76,7 @@ export function readPosixTimers(pid: number): PosixTimerInfo[] {
     } else if (current && key === 'notify') {
       const [how, target] = value.split('/');
       current.notify = how ?? '';
-      current.notifyTid = target?.startsWith('pid.') ? Number(target.slice(4)) : undefined;
+      current.notifyTid = target?.startsWith('tid.') ? Number(target.slice(4)) : undefined;
     } else if (current && key === 'ClockID') {
       current.clockId = Number(value);
     }

@@ -35,6 +35,7 @@ import { taskStateBatch, threadSigmask, threadStateBatch } from './state.js';
 import { dropBootstrap, enterThread } from './switch.js';
 import { createThreads } from './threads.js';
 import { createTree, type LiveTask } from './tree.js';
+import { posixTimersOf, restorePosixTimers } from './posix_timers.js';
 import { planVdso } from './vdso.js';
 import { finishZombies } from './zombies.js';
 
@@ -182,6 +183,9 @@ function restoreTask(plan: RestorePlan, task: LiveTask, deps: TaskDeps): bigint 
       if (!r.stop && results[i]! < 0n && results[i]! >= -4095n) deps.log(`task ${p.pid}: ${r.what} failed (errno ${-results[i]!}), going on`);
     });
 
+    step = 'restore its POSIX timers';
+    restorePosixTimers(leader, boot, p, deps.log);
+
     // Threads last-created first, the leader last: it unmaps the bootstrap for them all.
     for (let i = task.threads.length - 1; i >= 0; i--) {
       const t = task.threads[i]!;
@@ -223,7 +227,8 @@ function recordsNeeded(plan: RestorePlan, p: RestorePlan['tasks'][number]): numb
   const epollTargets = p.fds!.reduce((n, fd) => n + (plan.files.get(fd.id)?.epfd?.tfd?.length ?? 0), 0);
   const fds = 16 + p.fds!.length * 3 + epollTargets;
   const signals = p.threads.reduce((n, t) => n + (t.core.tc?.signals_s?.signals?.length ?? 0) + (t.core.thread_core?.signals_p?.signals?.length ?? 0), 0);
-  return Math.max(memory, fds, 128 + signals);
+  const timers = 2 + 2 * posixTimersOf(p).length;
+  return Math.max(memory, fds, 128 + signals, timers);
 }
 
 /** Bytes of data of the largest batch: paths, sigactions, limits, siginfos, auxv. */
@@ -233,7 +238,7 @@ function dataNeeded(plan: RestorePlan, p: RestorePlan['tasks'][number]): number 
   paths += 4 * (Buffer.byteLength(p.pages!.file) + 16);
   for (const s of plan.shmem.values()) paths += Buffer.byteLength(s.file) + 64;
   const signals = p.threads.reduce((n, t) => n + (t.core.tc?.signals_s?.signals?.length ?? 0) + (t.core.thread_core?.signals_p?.signals?.length ?? 0), 0);
-  return 16384 + paths + signals * 136 + (p.mm!.vmas?.length ?? 0) * 96;
+  return 16384 + paths + signals * 136 + (p.mm!.vmas?.length ?? 0) * 96 + posixTimersOf(p).length * 104;
 }
 
 /** `PTRACE_GET_RSEQ_CONFIGURATION` of a new task: the registration it inherited, if any. */

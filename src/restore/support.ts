@@ -42,6 +42,8 @@ export function checkSupported(plan: RestorePlan): void {
   }
 }
 
+const SIGEV_THREAD_ID = 4;
+
 function unsupported(task: TaskPlan, image: string, what: string): never {
   throw new RestoreError('RESTORE_UNSUPPORTED', `Task ${task.pid} (${image}): ${what}`, { pid: task.pid, image });
 }
@@ -65,8 +67,12 @@ function checkShared(seen: Record<'vm' | 'files' | 'fs' | 'sighand', Map<number,
 
 function checkTask(plan: RestorePlan, task: TaskPlan): void {
   const leaderCore = task.threads[0]!;
-  const posix = leaderCore.core.tc?.timers?.posix ?? [];
-  if (posix.length > 0) unsupported(task, leaderCore.image, `${posix.length} POSIX timer(s): restoring POSIX timers is not supported yet`);
+  for (const timer of leaderCore.core.tc?.timers?.posix ?? []) {
+    const tid = timer.notify_thread_id;
+    if (timer.it_sigev_notify === SIGEV_THREAD_ID && !task.threads.some((t) => t.tid === tid)) {
+      unsupported(task, leaderCore.image, `POSIX timer ${timer.it_id} signals thread ${tid ?? '(none)'}, which is not a thread of the task`);
+    }
+  }
   for (const t of task.threads) {
     const mode = t.core.thread_info?.gpregs.mode;
     if (mode !== undefined && mode !== 1) unsupported(task, t.image, `thread ${t.tid} runs 32-bit (compat) code, which is not restored`);

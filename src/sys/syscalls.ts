@@ -128,6 +128,7 @@ const TABLE = {
   timer_create: [222, 107],
   timer_settime: [223, 110],
   timer_gettime: [224, 108],
+  timer_delete: [226, 111],
   timerfd_create: [283, 85],
   timerfd_settime: [286, 86],
   timerfd_gettime: [287, 87],
