@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { checkCoreMachine, type CoreMachine } from '../images/core_arch.js';
 import { ImageError } from '../images/errors.js';
 import type {
-  CoreEntry, FdinfoEntry, FileEntry, FsEntry, MemfdInodeEntry, MmEntry, PagemapEntry, PstreeEntry, TaskKobjIdsEntry,
+  CoreEntry, FdinfoEntry, FileEntry, FsEntry, MemfdInodeEntry, MmEntry, PagemapEntry, PstreeEntry, SeccompFilter, TaskKobjIdsEntry,
 } from '../images/generated/types.js';
 import { CoreEntryMarch } from '../images/generated/types.js';
 import { ImageDir } from '../images/image_dir.js';
@@ -88,6 +88,8 @@ export interface RestorePlan {
   memfds: Map<number, MemfdInodeEntry>;
   /** Pages of shared anonymous segments, by shmid (pagemap-shmem-SHMID.img). */
   shmem: Map<bigint, PagesPlan>;
+  /** Every seccomp filter of the tree (seccomp.img), by index; each names the one below it (`prev`). */
+  seccompFilters: SeccompFilter[];
   pageSize: number;
 }
 
@@ -116,14 +118,12 @@ export function loadPlan(dir: string, opts: { arch: string; pageSize: number }):
     fifoData: readPipeData(images, 'fifoData'),
     memfds: new Map(images.has(imageFileName('memfd')) ? readEntries(images, 'memfd').map((m) => [Number(m.inode_id), m]) : []),
     shmem: new Map(),
+    seccompFilters: [],
     pageSize: opts.pageSize,
   };
   for (const { task, tids } of tree) loadTask(plan, task, tids, machine);
   for (const m of plan.memfds.values()) loadShmem(plan, BigInt(m.shmid));
-  const seccomp = images.readOptional('seccomp');
-  if (seccomp !== undefined && seccomp.entries.some((e) => ((e.message['seccomp_filters'] as unknown[] | undefined) ?? []).length > 0)) {
-    throw new RestoreError('RESTORE_UNSUPPORTED', 'The images hold seccomp filters: restoring them is not supported yet', { image: 'seccomp.img' });
-  }
+  if (images.has(imageFileName('seccomp'))) plan.seccompFilters = readSingle(images, 'seccomp').seccomp_filters ?? [];
   checkSupported(plan);
   return plan;
 }

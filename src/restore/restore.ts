@@ -36,6 +36,7 @@ import { dropBootstrap, enterThread } from './switch.js';
 import { createThreads } from './threads.js';
 import { createTree, type LiveTask } from './tree.js';
 import { posixTimersOf, restorePosixTimers } from './posix_timers.js';
+import { seccompDataBytes, seccompSteps, suspendSeccomp, verifySeccomp } from './seccomp.js';
 import { planVdso } from './vdso.js';
 import { finishZombies } from './zombies.js';
 
@@ -186,6 +187,9 @@ function restoreTask(plan: RestorePlan, task: LiveTask, deps: TaskDeps): bigint 
     step = 'restore its POSIX timers';
     restorePosixTimers(leader, boot, p, deps.log);
 
+    const seccomp = seccompSteps(plan, p);
+    if (seccomp.some((s) => s !== null)) suspendSeccomp(task.threads);
+
     // Threads last-created first, the leader last: it unmaps the bootstrap for them all.
     for (let i = task.threads.length - 1; i >= 0; i--) {
       const t = task.threads[i]!;
@@ -196,6 +200,7 @@ function restoreTask(plan: RestorePlan, task: LiveTask, deps: TaskDeps): bigint 
       const creds = tp.core.thread_core?.creds;
       const tb = threadStateBatch(p, i, boot, leader.arch.nr, {
         clearTid: deps.rarch.clearTidAddress(tp.core),
+        seccomp: seccomp[i] ?? null,
         ...(creds !== undefined && credsDiffer(creds, p.pid, tp.tid) ? { creds } : {}),
       });
       runBatch(t, boot, tb);
@@ -208,6 +213,7 @@ function restoreTask(plan: RestorePlan, task: LiveTask, deps: TaskDeps): bigint 
         slot: i,
       });
     }
+    if (seccomp.some((s) => s !== null)) verifySeccomp(p, task.threads, seccomp);
     step = 'unmap its bootstrap area';
     image = undefined;
     dropBootstrap(leader, boot, deferred);
@@ -228,7 +234,7 @@ function recordsNeeded(plan: RestorePlan, p: RestorePlan['tasks'][number]): numb
   const fds = 16 + p.fds!.length * 3 + epollTargets;
   const signals = p.threads.reduce((n, t) => n + (t.core.tc?.signals_s?.signals?.length ?? 0) + (t.core.thread_core?.signals_p?.signals?.length ?? 0), 0);
   const timers = 2 + 2 * posixTimersOf(p).length;
-  return Math.max(memory, fds, 128 + signals, timers);
+  return Math.max(memory, fds, 128 + signals + plan.seccompFilters.length, timers);
 }
 
 /** Bytes of data of the largest batch: paths, sigactions, limits, siginfos, auxv. */
@@ -238,7 +244,7 @@ function dataNeeded(plan: RestorePlan, p: RestorePlan['tasks'][number]): number 
   paths += 4 * (Buffer.byteLength(p.pages!.file) + 16);
   for (const s of plan.shmem.values()) paths += Buffer.byteLength(s.file) + 64;
   const signals = p.threads.reduce((n, t) => n + (t.core.tc?.signals_s?.signals?.length ?? 0) + (t.core.thread_core?.signals_p?.signals?.length ?? 0), 0);
-  return 16384 + paths + signals * 136 + (p.mm!.vmas?.length ?? 0) * 96 + posixTimersOf(p).length * 104;
+  return 16384 + paths + signals * 136 + (p.mm!.vmas?.length ?? 0) * 96 + posixTimersOf(p).length * 104 + seccompDataBytes(plan);
 }
 
 /** `PTRACE_GET_RSEQ_CONFIGURATION` of a new task: the registration it inherited, if any. */

@@ -7,7 +7,8 @@
  *   and the process's pending signals (`rt_sigqueueinfo` to itself);
  * - per thread, in that thread: the robust futex list, the clear-tid address, the rseq area
  *   (re-registered where glibc has it), the name, the nice value, the parent-death signal, and
- *   its own pending signals (`rt_tgsigqueueinfo`), and last its credentials (src/restore/creds.ts).
+ *   its own pending signals (`rt_tgsigqueueinfo`), its seccomp filters (src/restore/seccomp.ts),
+ *   and last its credentials (src/restore/creds.ts).
  *
  * SIGTRAP's action is the one exception: when the image ignores SIGTRAP, installing SIG_IGN before
  * the batch's own int3 would make the kernel reset it to SIG_DFL, so that sigaction is returned
@@ -20,6 +21,7 @@ import type { Bootstrap } from './bootstrap.js';
 import { SIG_IGN, SIGNAL } from './constants.js';
 import { addCredsRecords } from './creds.js';
 import type { TaskPlan } from './plan.js';
+import { addSeccompRecords, type SeccompStep } from './seccomp.js';
 import type { Tracee } from '../ptrace/index.js';
 
 /** A sigaction to install after the last trap. */
@@ -80,7 +82,7 @@ export function taskStateBatch(task: TaskPlan, boot: Bootstrap, nr: Tracee['arch
  * A thread's own batch (run in that thread). `creds` are given when they differ from the thread's
  * now: set last, with the mm's dumpable flag after them in the leader (a change of ids resets it).
  */
-export function threadStateBatch(task: TaskPlan, index: number, boot: Bootstrap, nr: Tracee['arch']['nr'], opts: { clearTid: bigint; creds?: CredsEntry }): Batch {
+export function threadStateBatch(task: TaskPlan, index: number, boot: Bootstrap, nr: Tracee['arch']['nr'], opts: { clearTid: bigint; creds?: CredsEntry; seccomp?: SeccompStep | null }): Batch {
   const b = new Batch(boot, nr);
   const t = task.threads[index]!;
   const th = t.core.thread_core;
@@ -95,6 +97,7 @@ export function threadStateBatch(task: TaskPlan, index: number, boot: Bootstrap,
   if (th?.sched_nice !== undefined && th.sched_nice !== 0) b.add('setpriority', [PRIO_PROCESS, 0, th.sched_nice], { stop: false, what: 'set the nice value' });
   if (th?.pdeath_sig) b.add('prctl', [PR.SET_PDEATHSIG, th.pdeath_sig, 0, 0, 0], { what: 'set the parent-death signal' });
   queueSignals(b, th?.signals_p, (sig, info) => b.add('rt_tgsigqueueinfo', [task.pid, t.tid, sig, info], { what: `queue signal ${sig} to thread ${t.tid}` }));
+  if (opts.seccomp) addSeccompRecords(b, opts.seccomp);
   if (opts.creds !== undefined) addCredsRecords(b, opts.creds);
   const dumpable = task.mm?.dumpable;
   if (index === 0 && dumpable !== undefined) b.add('prctl', [PR.SET_DUMPABLE, dumpable, 0, 0, 0], { stop: false, what: 'set dumpable' });

@@ -6,6 +6,7 @@ import { FdTypes } from '../images/generated/types.js';
 import { imageFileName } from '../images/image_files.js';
 import { VMA } from './constants.js';
 import { RestoreError } from './errors.js';
+import { checkSeccomp } from './seccomp.js';
 import type { RestorePlan, TaskPlan } from './plan.js';
 
 /** The fd kinds restore opens (src/restore/files). */
@@ -76,9 +77,8 @@ function checkTask(plan: RestorePlan, task: TaskPlan): void {
   for (const t of task.threads) {
     const mode = t.core.thread_info?.gpregs.mode;
     if (mode !== undefined && mode !== 1) unsupported(task, t.image, `thread ${t.tid} runs 32-bit (compat) code, which is not restored`);
-    const tc = t.core.thread_core;
-    if ((tc?.seccomp_mode ?? 0) !== 0) unsupported(task, t.image, `thread ${t.tid} is in seccomp mode ${tc!.seccomp_mode}`);
   }
+  checkSeccomp(plan, task);
   const mmImage = imageFileName('mm', task.pid);
   for (const vma of task.mm!.vmas ?? []) {
     for (const [bit, what] of UNSUPPORTED_VMA) {

@@ -5,7 +5,7 @@
  * leaders included), and a restore into a new PID namespace while the tree's PIDs are taken.
  * Every failure path is checked to leave no task behind.
  */
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -53,6 +53,16 @@ function timersView(pid: number): string {
   return readFileSync(`/proc/${pid}/timers`, 'utf8').replace(/\/(pid|tid)\.\d+/g, '/$1');
 }
 
+/** `Seccomp:` and `Seccomp_filters:` of every thread of each task, by task and thread. */
+function seccompView(pids: number[]): string[] {
+  return pids.flatMap((pid) =>
+    readdirSync(`/proc/${pid}/task`).map(Number).sort((a, b) => a - b).map((tid) => {
+      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+      return `${pid}/${tid} ${/^Seccomp:\s+(\d+)/m.exec(status)![1]} ${/^Seccomp_filters:\s+(\d+)/m.exec(status)![1]}`;
+    }),
+  );
+}
+
 describe('criu-ts restore: tree-level state', () => {
   it('restores POSIX timers under their ids, clocks, signals, values and notify kinds, armed with the time left', () => {
     const target = startProgram('posix_timers');
@@ -64,6 +74,21 @@ describe('criu-ts restore: tree-level state', () => {
     for (const id of ids) expect(before).toContain(`ID: ${id}\n`);
     process.kill(target.pid, 'SIGTERM');
     waitFor(() => /PASS|FAIL/.test(target.out()), 'the verdict', 20_000);
+    expect(target.out()).toMatch(/^PASS$/m);
+  });
+
+  it('restores seccomp filters (shared by TSYNC, per thread, inherited and added) and strict mode; they still refuse what they refused', () => {
+    const target = startProgram('seccomp_restore');
+    const [, childText, strictText] = target.waitOutput(/child (\d+) strict (\d+)/);
+    const pids = [target.pid, Number(childText), Number(strictText)];
+    const before = seccompView(pids);
+    expect(before.map((l) => l.split(' ').slice(1).join(' '))).toEqual(['2 1', '2 1', '2 3', '2 2', '1 0']);
+    const dir = dump(target.pid, 'seccomp', pids);
+    restoreDetached(dir, pids);
+    expect(seccompView(pids)).toEqual(before);
+    process.kill(target.pid, 'SIGTERM');
+    waitFor(() => /PASS|FAIL/.test(target.out()), 'the verdict', 20_000);
+    expect(target.out()).toMatch(/^strict ok$/m);
     expect(target.out()).toMatch(/^PASS$/m);
   });
 });
