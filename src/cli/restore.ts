@@ -1,5 +1,6 @@
 /**
- * `criu-ts restore -D DIR [-d|--restore-detached] [--pidfile F] [-o LOG] [-v[N]]`: CRIU's restore
+ * `criu-ts restore -D DIR [-d|--restore-detached] [--pidfile F] [-o LOG] [-v[N]] [--tcp-established]
+ * [--tcp-close]`: CRIU's restore
  * command. Attached (the default), criu-ts stays the parent of the restored root, forwards SIGINT,
  * SIGTERM and SIGHUP to it, and exits with its exit code (128 + the signal if a signal killed it);
  * with -d it exits once the tree runs. The log goes into the images directory, like CRIU's -o.
@@ -27,6 +28,7 @@ export async function restoreCommand(args: string[]): Promise<number> {
       verbosity: { type: 'string', short: 'v' },
       'shell-job': { type: 'boolean', short: 'j', default: false },
       'tcp-established': { type: 'boolean', default: false },
+      'tcp-close': { type: 'boolean', default: false },
     },
     allowNegative: false,
   });
@@ -55,7 +57,13 @@ export async function restoreCommand(args: string[]): Promise<number> {
   };
   for (const s of SIGNALS) process.on(s, onSignal);
   try {
-    const result = await restoreTree({ imagesDir: dir, log, interrupted: () => stop !== undefined });
+    const result = await restoreTree({
+      imagesDir: dir,
+      log,
+      interrupted: () => stop !== undefined,
+      tcpEstablished: values['tcp-established'],
+      tcpClose: values['tcp-close'],
+    });
     root = result.rootPid;
     if (values.pidfile !== undefined) writeFileSync(values.pidfile, `${root}\n`);
     log(`restore finished: ${result.pids.length} task(s), root ${root}, ${result.stats.totalMs.toFixed(1)} ms`);

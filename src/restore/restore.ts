@@ -39,6 +39,10 @@ import { posixTimersOf, restorePosixTimers } from './posix_timers.js';
 import { seccompDataBytes, seccompSteps, suspendSeccomp, verifySeccomp } from './seccomp.js';
 import { planVdso } from './vdso.js';
 import { finishZombies } from './zombies.js';
+import { isTcpConnection } from './files/inet.js';
+import { unlockNetwork } from './network_unlock.js';
+import { readSingle } from '../images/typed.js';
+import type { InetSkEntry } from '../images/generated/types.js';
 
 /** Options of {@link restoreTree}. */
 export interface RestoreOptions {
@@ -46,6 +50,10 @@ export interface RestoreOptions {
   log?: (message: string) => void;
   /** Checked between steps: a restore asked to stop is abandoned cleanly (every task killed). */
   interrupted?: () => boolean;
+  /** `--tcp-established`: TCP connections are rebuilt in repair mode (without it they are refused). */
+  tcpEstablished?: boolean;
+  /** `--tcp-close`: TCP connections come back as closed sockets (required if dumped so). */
+  tcpClose?: boolean;
 }
 
 /** What a restore did. */
@@ -68,7 +76,8 @@ export async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> 
   const plan = loadPlan(opts.imagesDir, { arch: hostArch(), pageSize: pageSize() });
   checkPidsFree(plan);
   checkFiles(plan);
-  const files = DriverFiles.openAll(plan);
+  checkTcpOptions(plan, opts);
+  const files = DriverFiles.openAll(plan, opts.tcpClose ? { tcp: 'close' } : opts.tcpEstablished ? { tcp: 'established' } : {});
   const planMs = performance.now() - t0;
   log(`plan: ${plan.tasks.length} task(s) from ${plan.dir} in ${planMs.toFixed(1)} ms`);
 
@@ -108,7 +117,10 @@ export async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> 
     if (err instanceof CriuTsError) throw err;
     throw new RestoreError('RESTORE_FAILED', `Restore failed: ${(err as Error).message}`, { cause: err });
   }
+  // Connections leave repair mode just before the tree runs, then their packets flow again.
+  const connections = files.resumeConnections();
   files.close();
+  if (connections > 0 || opts.tcpClose) unlockNetwork(plan, tcpConnectionsOf(plan), log);
   release(live);
   const totalMs = performance.now() - t0;
   log(`restored ${live.size} task(s) in ${totalMs.toFixed(1)} ms`);
@@ -117,6 +129,18 @@ export async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> 
     pids: plan.tasks.map((t) => t.pid),
     stats: { planMs, treeMs, tasksMs: totalMs - planMs - treeMs, totalMs, pages, ptraceStops: ptraceStats().stops },
   };
+}
+
+/** CRIU's rule: images dumped with --tcp-close need --tcp-close on restore. */
+function checkTcpOptions(plan: RestorePlan, opts: RestoreOptions): void {
+  if (readSingle(plan.images, 'inventory').tcp_close && !opts.tcpClose) {
+    throw new RestoreError('RESTORE_UNSUPPORTED', `The images in ${plan.dir} were dumped with --tcp-close: restore them with --tcp-close too`, { image: 'inventory.img' });
+  }
+}
+
+/** The TCP connections of the images (their sockets' entries). */
+function tcpConnectionsOf(plan: RestorePlan): InetSkEntry[] {
+  return [...plan.files.values()].flatMap((f) => (f.isk !== undefined && isTcpConnection(f.isk) ? [f.isk] : []));
 }
 
 /** `kill(seed, SIGKILL)` and reap it: the root, its only child, falls back to us (the subreaper). */

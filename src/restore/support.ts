@@ -12,6 +12,7 @@ import type { RestorePlan, TaskPlan } from './plan.js';
 /** The fd kinds restore opens (src/restore/files). */
 export const SUPPORTED_FD_TYPES: ReadonlySet<number> = new Set([
   FdTypes.REG, FdTypes.PIPE, FdTypes.FIFO, FdTypes.EVENTFD, FdTypes.SIGNALFD, FdTypes.TIMERFD, FdTypes.EVENTPOLL, FdTypes.MEMFD,
+  FdTypes.INETSK,
 ]);
 
 const FD_TYPE_NAME = new Map<number, string>(Object.entries(FdTypes).map(([k, v]) => [v, k]));

@@ -3,6 +3,7 @@
  * the driver, from its files.img entry, so that the task can take a copy with `pidfd_getfd`.
  */
 import type { FileEntry } from '../../images/generated/types.js';
+import type { TcpConnectionState } from '../../net/tcp_repair.js';
 import type { RestorePlan } from '../plan.js';
 
 /** What the openers of a restore share. */
@@ -18,6 +19,20 @@ export interface OpenContext {
   memfds: Map<number, number>;
   /** Every fd the driver opened (closed at the end, or on failure). */
   opened: number[];
+  options: FileRestoreOptions;
+  /** inventory.img says the dump was made with --tcp-close: connections come back closed. */
+  tcpClosedInImages: boolean;
+  /**
+   * TCP connections rebuilt in repair mode (src/restore/files/inet.ts), resumed once the whole
+   * tree is back; closed before that (a failed restore), they vanish without a packet.
+   */
+  repaired: Array<{ fd: number; saved: TcpConnectionState; what: string; reuseAddr: boolean }>;
+}
+
+/** What the caller of a restore decides about its files. */
+export interface FileRestoreOptions {
+  /** `--tcp-established`: TCP connections rebuilt; `--tcp-close`: restored closed; unset: refused. */
+  tcp?: 'established' | 'close';
 }
 
 export interface FileKindOpener {

@@ -10,8 +10,12 @@ import type { RestorePlan } from '../plan.js';
 import { EVENTPOLL_OPENER, SIGNALFD_OPENER, TIMERFD_OPENER } from './anon_kinds.js';
 import { closeOpened, EVENTFD_OPENER, PIPE_OPENER, REG_OPENER } from './basic_kinds.js';
 import { FIFO_OPENER } from './fifo.js';
+import { INET_OPENER } from './inet.js';
+import { setReuseAddr } from './sk_opts.js';
 import { MEMFD_OPENER } from './memfd.js';
-import type { FileKindOpener, OpenContext } from './kind.js';
+import type { FileKindOpener, FileRestoreOptions, OpenContext } from './kind.js';
+import { resumeConnection } from '../../net/tcp_repair.js';
+import { readSingle } from '../../images/typed.js';
 
 const OPENERS: ReadonlyMap<number, FileKindOpener> = new Map([
   [FdTypes.REG, REG_OPENER],
@@ -22,6 +26,7 @@ const OPENERS: ReadonlyMap<number, FileKindOpener> = new Map([
   [FdTypes.EVENTPOLL, EVENTPOLL_OPENER],
   [FdTypes.FIFO, FIFO_OPENER],
   [FdTypes.MEMFD, MEMFD_OPENER],
+  [FdTypes.INETSK, INET_OPENER],
 ]);
 
 /** The files of a restore, open in the driver. */
@@ -29,13 +34,23 @@ export class DriverFiles {
   readonly #ctx: OpenContext;
   readonly #byId = new Map<number, number>();
 
-  private constructor(plan: RestorePlan) {
-    this.#ctx = { plan, pipes: new Map(), pipeEnds: new Set(), fifos: new Map(), memfds: new Map(), opened: [] };
+  private constructor(plan: RestorePlan, options: FileRestoreOptions) {
+    this.#ctx = {
+      plan,
+      pipes: new Map(),
+      pipeEnds: new Set(),
+      fifos: new Map(),
+      memfds: new Map(),
+      opened: [],
+      options,
+      tcpClosedInImages: readSingle(plan.images, 'inventory').tcp_close ?? false,
+      repaired: [],
+    };
   }
 
   /** Opens every file any task has open (in pstree order, fds in order); closes all on failure. */
-  static openAll(plan: RestorePlan): DriverFiles {
-    const files = new DriverFiles(plan);
+  static openAll(plan: RestorePlan, options: FileRestoreOptions = {}): DriverFiles {
+    const files = new DriverFiles(plan, options);
     try {
       for (const task of plan.tasks) {
         for (const fd of task.fds ?? []) files.#open(fd.id, task.pid, fd.fd);
@@ -72,6 +87,24 @@ export class DriverFiles {
       if (fown.pid !== 0) syscall('fcntl', fd, F.SETOWN_EX, Int32Array.of(fown.pid_type, fown.pid));
       if (fown.signum !== 0) fcntl(fd, F.SETSIG, { arg: fown.signum, what: `set the signal of file ${id}` });
     }
+  }
+
+  /**
+   * Takes every TCP connection out of repair mode (the never-sent data goes out then), once the
+   * whole tree is back and just before it runs. Returns how many there were.
+   */
+  resumeConnections(): number {
+    for (const c of this.#ctx.repaired) {
+      try {
+        resumeConnection(c.fd, c.saved);
+        setReuseAddr(c.fd, c.reuseAddr, c.what);
+      } catch (err) {
+        throw new RestoreError('RESTORE_FAILED', `cannot resume ${c.what}: ${(err as Error).message}`, { step: 'resume TCP connections', cause: err });
+      }
+    }
+    const n = this.#ctx.repaired.length;
+    this.#ctx.repaired.length = 0;
+    return n;
   }
 
   /** The driver's fd of file `id`. */
