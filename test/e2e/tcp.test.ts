@@ -11,8 +11,9 @@
  *   left in place for the restore when the tree is killed, dropped by the restore; none of our
  *   tables is left behind.
  * - A listener whose port is taken at restore: a clear error, nothing left behind.
+ * - redis-server from Debian with a client mid-session.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { createServer, connect as netConnect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -128,6 +129,63 @@ class StreamClient {
       if (!this.socket.write(chunk)) break;
     }
   }
+}
+
+/** A redis client speaking RESP over one connection; `call` resolves with the raw reply. */
+class RespClient {
+  readonly socket: Socket;
+  readonly connected: Promise<void>;
+  problem: string | undefined;
+  #buffer = '';
+  #waiting: Array<(reply: string) => void> = [];
+
+  constructor(port: number) {
+    this.socket = netConnect({ host: '127.0.0.1', port });
+    sockets.push(this.socket);
+    this.connected = new Promise((r) => this.socket.on('connect', () => r()));
+    this.socket.on('error', (err) => (this.problem ??= `socket error: ${err.message}`));
+    this.socket.on('close', () => (this.problem ??= 'closed'));
+    this.socket.on('data', (d: Buffer) => {
+      this.#buffer += d.toString('latin1');
+      for (;;) {
+        const end = replyEnd(this.#buffer);
+        if (end < 0 || this.#waiting.length === 0) break;
+        const reply = this.#buffer.slice(0, end);
+        this.#buffer = this.#buffer.slice(end);
+        this.#waiting.shift()!(reply);
+      }
+    });
+  }
+
+  call(...args: string[]): Promise<string> {
+    this.socket.write(`*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join(''));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no reply to ${args.join(' ')} in 30 s`)), 30_000);
+      this.#waiting.push((reply) => {
+        clearTimeout(timer);
+        resolve(reply);
+      });
+    });
+  }
+}
+
+/** Where the first complete RESP reply in `s` ends (simple, integer, bulk and array replies), or -1. */
+function replyEnd(s: string, at = 0): number {
+  const line = s.indexOf('\r\n', at);
+  if (line < 0) return -1;
+  const kind = s[at];
+  if (kind === '+' || kind === '-' || kind === ':') return line + 2;
+  const n = Number(s.slice(at + 1, line));
+  if (kind === '$') return n < 0 ? line + 2 : s.length >= line + 2 + n + 2 ? line + 2 + n + 2 : -1;
+  if (kind === '*') {
+    let pos = line + 2;
+    for (let i = 0; i < n; i++) {
+      pos = replyEnd(s, pos);
+      if (pos < 0) return -1;
+    }
+    return pos;
+  }
+  return -1;
 }
 
 function tcpStreams(dir: string): Array<{ ino: number; inq: number; outq: number }> {
@@ -321,6 +379,38 @@ describe('established TCP connections (--tcp-established)', () => {
     await waitOutput(server, /FAIL connection 0/, 10_000);
     await waitUntil(() => client.problem !== undefined, 'the client to see its connection end', 30_000);
     expect(client.problem).toMatch(/ECONNRESET|closed/);
+  });
+
+  const redis = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).stdout.trim();
+  it.skipIf(redis === '')('redis-server (Debian\'s) keeps its client mid-session, a command sent while it was dumped answered after the restore', async () => {
+    const port = await freePort('127.0.0.1');
+    const out = join(scratch, `redis-${++serial}.out`);
+    const started = spawnSync('sh', ['-c', `setsid ${redis} --port ${port} --bind 127.0.0.1 --save '' --appendonly no --dir ${scratch} </dev/null >${out} 2>&1 & echo $!`], { encoding: 'utf8' });
+    const pid = Number(started.stdout.trim());
+    restored.add(pid);
+    await waitUntil(() => existsSync(out) && /Ready to accept connections/.test(readFileSync(out, 'utf8')), 'redis-server to be ready', 10_000);
+    const client = new RespClient(port);
+    await client.connected;
+    expect(await client.call('SET', 'greeting', 'before the dump')).toBe('+OK\r\n');
+    expect(await client.call('RPUSH', 'list', 'a', 'b', 'c')).toBe(':3\r\n');
+
+    const dir = join(scratch, `redis-${serial}`);
+    const dump = await criuTsAsync(['dump', '-t', String(pid), '-D', dir, '--tcp-established', '-o', 'dump.log']);
+    expect(dump.stderr).toBe('');
+    expect(dump.status).toBe(0);
+    runIdOf(dir);
+    await waitUntil(() => !pidTaken(pid), `PID ${pid} to be free`);
+    // Sent while redis is gone: the packets are dropped by the lock and sent again later.
+    const pending = client.call('GET', 'greeting');
+    await sleep(200);
+
+    const restore = await criuTsAsync(['restore', '-D', dir, '-d', '--tcp-established', '-o', 'restore.log']);
+    expect(restore.stderr).toBe('');
+    expect(restore.status).toBe(0);
+    expect(await pending).toBe('$15\r\nbefore the dump\r\n');
+    expect(await client.call('LRANGE', 'list', '0', '-1')).toBe('*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n');
+    expect(await client.call('INCR', 'counter')).toBe(':1\r\n');
+    expect(client.problem).toBeUndefined();
   });
 
   it('leaves none of its nftables tables behind', () => {
