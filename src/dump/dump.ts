@@ -293,7 +293,9 @@ function dumpProcess(tree: FrozenTree, proc: FrozenProcess, rootPid: number, sta
   state.stats.pagesWritten += plan.pages;
   log(`task ${pid}: ${vmas.vmas.length} areas, ${plan.pages} pages, ${threads.length} thread(s)`);
 
-  const fdinfo: FdinfoEntry[] = dumpFds(pid, state.fds);
+  // A table shared with a task dumped before (CLONE_FILES) is dumped once, as CRIU does.
+  const tableDumped = state.fdinfoWritten.has(ids.files_id);
+  const fdinfo: FdinfoEntry[] = tableDumped ? [] : dumpFds(pid, state.fds);
   const cwd = addDirectory(state.files, { path: readTaskLink(pid, 'cwd'), stat: statSync(`/proc/${pid}/cwd`, { bigint: true }), openPath: `/proc/${pid}/cwd` });
   const root = addDirectory(state.files, { path: readTaskLink(pid, 'root'), stat: statSync(`/proc/${pid}/root`, { bigint: true }), openPath: `/proc/${pid}/root` });
 
@@ -309,7 +311,7 @@ function dumpProcess(tree: FrozenTree, proc: FrozenProcess, rootPid: number, sta
   }));
   writePagemap(w, pid, { head: { pages_id: pagesId }, entries: plan.entries });
   writeSingle(w, 'fs', pid, { cwd_id: cwd, root_id: root, umask: threads[0]!.misc.umask ?? 0o22 });
-  if (!state.fdinfoWritten.has(ids.files_id)) {
+  if (!tableDumped) {
     state.fdinfoWritten.add(ids.files_id);
     writeEntries(w, 'fdinfo', ids.files_id, fdinfo);
   }

@@ -37,6 +37,7 @@ import { createThreads } from './threads.js';
 import { createTree, type LiveTask } from './tree.js';
 import { posixTimersOf, restorePosixTimers } from './posix_timers.js';
 import { seccompDataBytes, seccompSteps, suspendSeccomp, verifySeccomp } from './seccomp.js';
+import { sharesWithParent } from './shared.js';
 import { planVdso } from './vdso.js';
 import { finishZombies } from './zombies.js';
 import { isTcpConnection } from './files/inet.js';
@@ -54,6 +55,8 @@ export interface RestoreOptions {
   tcpEstablished?: boolean;
   /** `--tcp-close`: TCP connections come back as closed sockets (required if dumped so). */
   tcpClose?: boolean;
+  /** `--ext-unix-sk`: Unix sockets dumped with a peer outside the tree connect to it again (by its name). */
+  extUnixSk?: boolean;
 }
 
 /** What a restore did. */
@@ -77,7 +80,7 @@ export async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> 
   checkPidsFree(plan);
   checkFiles(plan);
   checkTcpOptions(plan, opts);
-  const files = DriverFiles.openAll(plan, opts.tcpClose ? { tcp: 'close' } : opts.tcpEstablished ? { tcp: 'established' } : {});
+  const files = DriverFiles.openAll(plan, { ...(opts.tcpClose ? { tcp: 'close' } : opts.tcpEstablished ? { tcp: 'established' } : {}), extUnixSk: opts.extUnixSk ?? false });
   const planMs = performance.now() - t0;
   log(`plan: ${plan.tasks.length} task(s) from ${plan.dir} in ${planMs.toFixed(1)} ms`);
 
@@ -194,7 +197,7 @@ function restoreTask(plan: RestorePlan, task: LiveTask, deps: TaskDeps): bigint 
 
     step = 'install its files';
     image = `fdinfo-${p.ids!.files_id}.img`;
-    installFiles(plan, p, deps.files, leader, boot, deps.epollsDone);
+    installFiles(plan, p, deps.files, leader, boot, deps.epollsDone, { fds: !sharesWithParent(plan, p, 'files'), fs: !sharesWithParent(plan, p, 'fs') });
 
     step = 'create its threads';
     image = 'pstree.img';

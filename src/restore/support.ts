@@ -7,11 +7,13 @@ import { imageFileName } from '../images/image_files.js';
 import { VMA } from './constants.js';
 import { RestoreError } from './errors.js';
 import { checkSeccomp } from './seccomp.js';
+import { checkSharing } from './shared.js';
 import type { RestorePlan, TaskPlan } from './plan.js';
 
 /** The fd kinds restore opens (src/restore/files). */
 export const SUPPORTED_FD_TYPES: ReadonlySet<number> = new Set([
   FdTypes.REG, FdTypes.PIPE, FdTypes.FIFO, FdTypes.EVENTFD, FdTypes.SIGNALFD, FdTypes.TIMERFD, FdTypes.EVENTPOLL, FdTypes.MEMFD,
+  FdTypes.UNIXSK,
   FdTypes.INETSK,
 ]);
 
@@ -35,11 +37,10 @@ export function checkSupported(plan: RestorePlan): void {
   if (remaps.length > 0) {
     throw new RestoreError('RESTORE_UNSUPPORTED', `The images hold ${remaps.length} file(s) deleted or moved while open (remap-fpath.img): ghost and remapped files are not restored yet`, { image: 'remap-fpath.img' });
   }
-  const seen = { vm: new Map<number, number>(), files: new Map<number, number>(), fs: new Map<number, number>(), sighand: new Map<number, number>() };
+  checkSharing(plan);
   for (const task of plan.tasks) {
     checkGroups(plan, task);
     if (task.zombie) continue;
-    checkShared(seen, task);
     checkTask(plan, task);
   }
 }
@@ -55,16 +56,6 @@ function checkGroups(plan: RestorePlan, task: TaskPlan): void {
   const leader = plan.byPid.get(task.pgid);
   if (leader === undefined) unsupported(task, 'pstree.img', `its process group ${task.pgid} has no leader in the tree`);
   if (leader.zombie && leader.pid !== task.pid) unsupported(task, 'pstree.img', `its process group leader ${task.pgid} is a zombie`);
-}
-
-function checkShared(seen: Record<'vm' | 'files' | 'fs' | 'sighand', Map<number, number>>, task: TaskPlan): void {
-  const ids = task.ids!;
-  const image = imageFileName('ids', task.pid);
-  for (const [kind, id] of [['vm', ids.vm_id], ['files', ids.files_id], ['fs', ids.fs_id], ['sighand', ids.sighand_id]] as const) {
-    const other = seen[kind].get(id);
-    if (other !== undefined) unsupported(task, image, `it shares its ${kind} with task ${other} (CLONE_${kind.toUpperCase()} between processes is not restored yet)`);
-    seen[kind].set(id, task.pid);
-  }
 }
 
 function checkTask(plan: RestorePlan, task: TaskPlan): void {

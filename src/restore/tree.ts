@@ -13,6 +13,7 @@ import { CLONE_ARGS, CLONE_ARGS_SIZE, encodeCloneArgs, errnoName, PTRACE_EVENT, 
 import { RestoreError } from './errors.js';
 import type { RestorePlan, TaskPlan } from './plan.js';
 import type { TaskRegistry } from './registry.js';
+import { shareFlags } from './shared.js';
 
 /** A task of the tree as it is being restored. */
 export interface LiveTask {
@@ -35,7 +36,7 @@ export function createTree(plan: RestorePlan, seed: Tracee, registry: TaskRegist
   for (const task of plan.tasks) {
     const parent = task === plan.root ? seed : live.get(task.ppid)?.leader;
     if (parent === undefined) throw new RestoreError('RESTORE_FAILED', `Task ${task.pid}: its parent ${task.ppid} was not created`, { pid: task.pid, image: 'pstree.img' });
-    const leader = cloneProcess(parent, task.pid, registry, opts?.timeoutMs);
+    const leader = cloneProcess(parent, task.pid, registry, { flags: shareFlags(plan, task), ...(opts?.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }) });
     live.set(task.pid, { plan: task, leader, threads: [leader] });
     if (task.pid === task.sid) withRemote(leader, (r) => checked(r, task, 'setsid', []));
     else if (task.pid === task.pgid) withRemote(leader, (r) => checked(r, task, 'setpgid', [0, 0]));
@@ -56,15 +57,17 @@ function checked(r: RemoteSyscalls, task: TaskPlan, name: 'setsid' | 'setpgid', 
 }
 
 /**
- * Remote `clone3({exit_signal: SIGCHLD, set_tid: [pid]}, 88)` in `parent` (the argument block in a
- * scratch page), then the child adopted and waited for in its first stop.
+ * Remote `clone3({flags, exit_signal: SIGCHLD, set_tid: [pid]}, 88)` in `parent` (the argument
+ * block in a scratch page), then the child adopted and waited for in its first stop. `flags` are
+ * the objects it shares with its parent (CLONE_FILES, CLONE_FS: src/restore/shared.ts).
  */
-export function cloneProcess(parent: Tracee, pid: number, registry: TaskRegistry, timeoutMs = 10_000): Tracee {
+export function cloneProcess(parent: Tracee, pid: number, registry: TaskRegistry, opts?: { flags?: bigint; timeoutMs?: number }): Tracee {
+  const timeoutMs = opts?.timeoutMs ?? 10_000;
   const got = withRemote(parent, (r) => {
     const page = BigInt(parent.arch.pageSize());
     const scratch = r.mmap(page);
     try {
-      parent.writeMemory(scratch, encodeCloneArgs({ exitSignal: SIG.CHLD, setTid: [pid] }, { setTidAddr: scratch + BigInt(CLONE_ARGS.size) }));
+      parent.writeMemory(scratch, encodeCloneArgs({ flags: opts?.flags ?? 0n, exitSignal: SIG.CHLD, setTid: [pid] }, { setTidAddr: scratch + BigInt(CLONE_ARGS.size) }));
       return { res: r.call('clone3', scratch, CLONE_ARGS_SIZE.VER2), born: [...r.newTasks] };
     } finally {
       r.munmap(scratch, page);

@@ -5,12 +5,18 @@
  * leaders included), and a restore into a new PID namespace while the tree's PIDs are taken.
  * Every failure path is checked to leave no task behind.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { ImageDir } from '../../src/images/image_dir.js';
+import { readSingle } from '../../src/images/typed.js';
+import { syscall } from '../../src/sys/index.js';
 import { cleanupPrograms, killAllPrograms, startProgram, waitFor } from '../support/programs.js';
 import { criuTs, waitGone } from '../support/restore.js';
+
+/** kcmp(2) types. */
+const KCMP = { FILES: 2, FS: 3 } as const;
 
 const scratch = mkdtempSync(join(tmpdir(), 'criu-ts-restore-tree-'));
 const restored = new Set<number>();
@@ -89,6 +95,30 @@ describe('criu-ts restore: tree-level state', () => {
     process.kill(target.pid, 'SIGTERM');
     waitFor(() => /PASS|FAIL/.test(target.out()), 'the verdict', 20_000);
     expect(target.out()).toMatch(/^strict ok$/m);
+    expect(target.out()).toMatch(/^PASS$/m);
+  });
+
+  it('restores processes sharing their fd table and fs (CLONE_FILES, CLONE_FS): shared again, each sees the others\' fds and chdir', () => {
+    const dir = mkdtempSync(join(scratch, 'shared-fs-'));
+    for (const sub of ['a', 'b']) mkdirSync(join(dir, sub));
+    const target = startProgram('shared_fs', { args: [dir] });
+    const [a, b, c, d] = target.waitOutput(/tasks (\d+) (\d+) (\d+) (\d+)/).slice(1).map(Number) as [number, number, number, number];
+    const pids = [target.pid, a, b, c, d];
+    const sharing = () => ({
+      files: [a, b, c, d].map((p) => syscall('kcmp', target.pid, p, KCMP.FILES, 0, 0) === 0n),
+      fs: [a, b, c, d].map((p) => syscall('kcmp', target.pid, p, KCMP.FS, 0, 0) === 0n),
+    });
+    const before = sharing();
+    expect(before).toEqual({ files: [true, true, false, false], fs: [true, false, true, false] });
+    const images = dump(target.pid, 'shared-fs', pids);
+    // One fd table image per table, as CRIU writes them.
+    const ids = pids.map((p) => readSingle(ImageDir.open(images), 'ids', p));
+    expect(new Set(ids.map((i) => i.files_id)).size).toBe(3);
+    for (const i of ids) expect(existsSync(join(images, `fdinfo-${i.files_id}.img`))).toBe(true);
+    restoreDetached(images, pids);
+    expect(sharing()).toEqual(before);
+    process.kill(target.pid, 'SIGTERM');
+    waitFor(() => /PASS|FAIL/.test(target.out()), 'the verdict', 20_000);
     expect(target.out()).toMatch(/^PASS$/m);
   });
 });

@@ -11,7 +11,9 @@
  *   chdir(cwd); umask(mask)
  *
  * Descriptions shared between fds or tasks are one driver fd copied twice, so they stay shared;
- * an epoll shared between tasks gets its targets once, from the first task that has it.
+ * an epoll shared between tasks gets its targets once, from the first task that has it. A task
+ * that shares its whole fd table or fs with its parent (CLONE_FILES, CLONE_FS) skips that part:
+ * its parent filled it in.
  */
 import { FdTypes } from '../../images/generated/types.js';
 import { F, O } from '../../sys/index.js';
@@ -26,10 +28,30 @@ import type { DriverFiles } from './open.js';
 
 const CLOSE_RANGE_ALL = 0xffffffff;
 
+/**
+ * What a task fills in: its fd table and its fs (cwd, umask), or only one of them when it shares
+ * the other with its parent, which filled it already (src/restore/shared.ts).
+ */
+export interface InstallParts {
+  fds: boolean;
+  fs: boolean;
+}
+
 /** Builds the batch; `expect` lists results whose value the driver predicted. */
-export function fdTableBatch(plan: RestorePlan, task: TaskPlan, files: DriverFiles, boot: Bootstrap, nr: Tracee['arch']['nr'], epollsDone: Set<number>): { batch: Batch; expect: Array<{ ref: ResultRef; value: bigint; what: string }> } {
+export function fdTableBatch(plan: RestorePlan, task: TaskPlan, files: DriverFiles, boot: Bootstrap, nr: Tracee['arch']['nr'], epollsDone: Set<number>, parts: InstallParts = { fds: true, fs: true }): { batch: Batch; expect: Array<{ ref: ResultRef; value: bigint; what: string }> } {
   const b = new Batch(boot, nr);
   const expect: Array<{ ref: ResultRef; value: bigint; what: string }> = [];
+  if (parts.fds) addFdRecords(b, expect, plan, task, files, epollsDone);
+  if (parts.fs) {
+    const cwd = plan.files.get(task.fs!.cwd_id)!.reg!.name;
+    b.add('chdir', [b.data.cstring(cwd)], { what: `enter ${cwd}` });
+    b.add('umask', [task.fs!.umask ?? 0o22], { stop: false, what: 'set the umask' });
+  }
+  return { batch: b, expect };
+}
+
+/** The fd table: the seed's fds closed, each fd taken from the driver and put in place, epoll targets. */
+function addFdRecords(b: Batch, expect: Array<{ ref: ResultRef; value: bigint; what: string }>, plan: RestorePlan, task: TaskPlan, files: DriverFiles, epollsDone: Set<number>): void {
   const fds = [...task.fds!].sort((x, y) => x.fd - y.fd);
   const top = fds.length === 0 ? 0 : fds[fds.length - 1]!.fd + 1;
   b.add('close_range', [0, CLOSE_RANGE_ALL, 0], { what: 'close the fds of the seed' });
@@ -55,15 +77,11 @@ export function fdTableBatch(plan: RestorePlan, task: TaskPlan, files: DriverFil
   }
   b.add('close', [pidfd], { what: 'close the pidfd of the driver' });
   addEpollTargets(b, plan, task, epollsDone);
-  const cwd = plan.files.get(task.fs!.cwd_id)!.reg!.name;
-  b.add('chdir', [b.data.cstring(cwd)], { what: `enter ${cwd}` });
-  b.add('umask', [task.fs!.umask ?? 0o22], { stop: false, what: 'set the umask' });
-  return { batch: b, expect };
 }
 
 /** Installs the task's fds and fs (its leader stopped, its bootstrap mapped). */
-export function installFiles(plan: RestorePlan, task: TaskPlan, files: DriverFiles, leader: Tracee, boot: Bootstrap, epollsDone: Set<number>): void {
-  const { batch, expect } = fdTableBatch(plan, task, files, boot, leader.arch.nr, epollsDone);
+export function installFiles(plan: RestorePlan, task: TaskPlan, files: DriverFiles, leader: Tracee, boot: Bootstrap, epollsDone: Set<number>, parts?: InstallParts): void {
+  const { batch, expect } = fdTableBatch(plan, task, files, boot, leader.arch.nr, epollsDone, parts);
   const results = runBatch(leader, boot, batch);
   for (const e of expect) {
     if (results[e.ref.ref] !== e.value) throw new RestoreError('RESTORE_FAILED', `Task ${task.pid}: ${e.what} is fd ${results[e.ref.ref]}, not ${e.value}`, { pid: task.pid, step: 'install its files' });
