@@ -5,6 +5,8 @@
  *   message names the task that needs it).
  * - `FILE_MISSING`: a file the images name (an open file, a mapped file, cwd, root) is not there.
  * - `FILE_CHANGED`: a regular file's size is not the size the image says (CRIU's check).
+ * - `NETDEV_MISSING`: a network interface the images name (a packet socket's, by index) is not in
+ *   this network namespace.
  * - `RESTORE_UNSUPPORTED`: the images hold something this restore cannot bring back yet (a kind
  *   of file, a timer, a shared mm); found before any task is created.
  * - `VDSO_MISMATCH`: the image's vDSO or its data pages do not have this kernel's sizes.
@@ -16,7 +18,7 @@
  */
 import { CriuTsError } from '../errors.js';
 
-export type RestoreErrorCode = 'PID_TAKEN' | 'FILE_MISSING' | 'FILE_CHANGED' | 'RESTORE_UNSUPPORTED' | 'VDSO_MISMATCH' | 'RESTORE_FAILED' | 'RESTORE_INTERRUPTED';
+export type RestoreErrorCode = 'PID_TAKEN' | 'FILE_MISSING' | 'FILE_CHANGED' | 'NETDEV_MISSING' | 'RESTORE_UNSUPPORTED' | 'VDSO_MISMATCH' | 'RESTORE_FAILED' | 'RESTORE_INTERRUPTED';
 
 /** Where a restore error happened. */
 export interface RestoreErrorInit {

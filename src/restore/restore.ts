@@ -80,7 +80,7 @@ export async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> 
   checkPidsFree(plan);
   checkFiles(plan);
   checkTcpOptions(plan, opts);
-  const files = DriverFiles.openAll(plan, { ...(opts.tcpClose ? { tcp: 'close' } : opts.tcpEstablished ? { tcp: 'established' } : {}), extUnixSk: opts.extUnixSk ?? false });
+  const files = DriverFiles.openAll(plan, { ...(opts.tcpClose ? { tcp: 'close' } : opts.tcpEstablished ? { tcp: 'established' } : {}), extUnixSk: opts.extUnixSk ?? false, log });
   const planMs = performance.now() - t0;
   log(`plan: ${plan.tasks.length} task(s) from ${plan.dir} in ${planMs.toFixed(1)} ms`);
 

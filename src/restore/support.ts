@@ -15,6 +15,7 @@ export const SUPPORTED_FD_TYPES: ReadonlySet<number> = new Set([
   FdTypes.REG, FdTypes.PIPE, FdTypes.FIFO, FdTypes.EVENTFD, FdTypes.SIGNALFD, FdTypes.TIMERFD, FdTypes.EVENTPOLL, FdTypes.MEMFD,
   FdTypes.UNIXSK,
   FdTypes.INETSK,
+  FdTypes.PACKETSK, FdTypes.NETLINKSK,
 ]);
 
 const FD_TYPE_NAME = new Map<number, string>(Object.entries(FdTypes).map(([k, v]) => [v, k]));

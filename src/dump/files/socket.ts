@@ -1,7 +1,8 @@
 /**
- * Sockets (`socket:[N]`), by family (`SO_DOMAIN` of the socket): Unix sockets (unix_sk.ts) and
- * IPv4/IPv6 ones (inet_sk.ts); any other family is refused. Only sockets of the dumper's network
- * namespace are dumped (sock_diag sees no other); their ns_id is that namespace's id.
+ * Sockets (`socket:[N]`), by family (`SO_DOMAIN` of the socket): Unix sockets (unix_sk.ts),
+ * IPv4/IPv6 ones (inet_sk.ts), packet sockets (packet_sk.ts) and netlink sockets (netlink_sk.ts);
+ * any other family is refused. Only sockets of the dumper's network namespace are dumped
+ * (sock_diag sees no other); their ns_id is that namespace's id.
  */
 import { statSync } from 'node:fs';
 import { AF, SO, SOL, close, fstat, getsockoptInt, syscall } from '../../sys/index.js';
@@ -9,9 +10,11 @@ import { NET } from '../../net/constants.js';
 import { KobjIds } from '../ids.js';
 import { dumpInetSocket } from './inet_sk.js';
 import { FdDumpError, type FdFacts, type FdKindHandler } from './kind.js';
+import { dumpNetlinkSocket } from './netlink_sk.js';
+import { dumpPacketSocket } from './packet_sk.js';
 import { dumpUnixSocket } from './unix_sk.js';
 
-const FAMILY_NAMES: Record<number, string> = { [AF.NETLINK]: 'netlink', [AF.PACKET]: 'packet' };
+const FAMILIES = new Set<number>([AF.UNIX, AF.INET, AF.INET6, AF.PACKET, AF.NETLINK]);
 
 let dumperNetNs: { ino: bigint; id: number } | undefined;
 
@@ -33,8 +36,8 @@ function socketNamespace(fd: number): bigint {
 
 function dumpSocket(f: FdFacts, ctx: Parameters<FdKindHandler['dump']>[1]): number {
   const family = getsockoptInt(f.local, { level: SOL.SOCKET, name: SO.DOMAIN });
-  if (family !== AF.UNIX && family !== AF.INET && family !== AF.INET6) {
-    throw new FdDumpError('FD_UNSUPPORTED', f.pid, f.fd, `socket ${f.link} (${FAMILY_NAMES[family] ?? `family ${family}`}) is not supported yet`);
+  if (!FAMILIES.has(family)) {
+    throw new FdDumpError('FD_UNSUPPORTED', f.pid, f.fd, `socket ${f.link} (family ${family}) is not supported yet`);
   }
   const own = dumperNamespace();
   const ns = socketNamespace(f.local);
@@ -42,12 +45,15 @@ function dumpSocket(f: FdFacts, ctx: Parameters<FdKindHandler['dump']>[1]): numb
     throw new FdDumpError('FD_UNSUPPORTED', f.pid, f.fd, `socket ${f.link} lives in network namespace net:[${ns}], not the dumper's net:[${own.ino}] (not supported yet)`);
   }
   const nsId = ctx.options.netNsId ?? own.id;
-  return family === AF.UNIX ? dumpUnixSocket(f, ctx, nsId) : dumpInetSocket(f, ctx, { family, nsId });
+  if (family === AF.UNIX) return dumpUnixSocket(f, ctx, nsId);
+  if (family === AF.PACKET) return dumpPacketSocket(f, ctx, nsId);
+  if (family === AF.NETLINK) return dumpNetlinkSocket(f, ctx, nsId);
+  return dumpInetSocket(f, ctx, { family, nsId });
 }
 
 /**
- * Every socket. The fdinfo type follows the entry written (UNIXSK or INETSK); `kind` names the
- * first.
+ * Every socket. The fdinfo type follows the entry written (UNIXSK, INETSK, PACKETSK or
+ * NETLINKSK); `kind` names the first.
  */
 export const SOCKET_KIND: FdKindHandler = {
   kind: 'UNIXSK',

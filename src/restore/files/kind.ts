@@ -33,6 +33,8 @@ export interface OpenContext {
 export interface FileRestoreOptions {
   /** `--tcp-established`: TCP connections rebuilt; `--tcp-close`: restored closed; unset: refused. */
   tcp?: 'established' | 'close';
+  /** Where openers say what they did otherwise than the image says (a netlink port id given up). */
+  log?: (message: string) => void;
 }
 
 export interface FileKindOpener {

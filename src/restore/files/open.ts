@@ -13,6 +13,8 @@ import { FIFO_OPENER } from './fifo.js';
 import { INET_OPENER } from './inet.js';
 import { setReuseAddr } from './sk_opts.js';
 import { MEMFD_OPENER } from './memfd.js';
+import { NETLINKSK_OPENER } from './netlink_sk.js';
+import { PACKETSK_OPENER } from './packet_sk.js';
 import type { FileKindOpener, FileRestoreOptions, OpenContext } from './kind.js';
 import { resumeConnection } from '../../net/tcp_repair.js';
 import { readSingle } from '../../images/typed.js';
@@ -27,6 +29,8 @@ const OPENERS: ReadonlyMap<number, FileKindOpener> = new Map([
   [FdTypes.FIFO, FIFO_OPENER],
   [FdTypes.MEMFD, MEMFD_OPENER],
   [FdTypes.INETSK, INET_OPENER],
+  [FdTypes.PACKETSK, PACKETSK_OPENER],
+  [FdTypes.NETLINKSK, NETLINKSK_OPENER],
 ]);
 
 /** The files of a restore, open in the driver. */
