@@ -71,6 +71,9 @@ export interface DumpResult {
     bytesWritten: number;
     /** TCP connections dumped in repair mode (`--tcp-established`). */
     tcpConnections: number;
+    /** nft runs and the changes they made for the network lock (taking and, unless handed over, dropping it). */
+    nftTransactions: number;
+    nftChanges: number;
   };
   /** This dump's run id (inventory.img); the network lock left for restore is named after it. */
   runId: string;
@@ -131,6 +134,17 @@ export async function dumpTree(rootPid: number, opts: DumpOptions): Promise<Dump
   }
   const frozenAt = performance.now();
   log(`froze ${tree.processes.length} task(s) in ${(frozenAt - started).toFixed(1)} ms`);
+  if (tcp !== undefined) {
+    try {
+      const n = tcp.lockTree(tree.processes.map((p) => p.pid));
+      log(`network lock ${tcp.table}: ${n} TCP connection(s) locked in one nft transaction`);
+    } catch (err) {
+      tcp.resume();
+      tree.thaw();
+      writer.abort();
+      throw err;
+    }
+  }
   const files = new FileTable();
   const shmem: ShmemDumpState = { done: new Set(), nextPagesId: () => state.nextPagesId++, pagesWritten: 0 };
   const state: DumpState = {
@@ -149,7 +163,7 @@ export async function dumpTree(rootPid: number, opts: DumpOptions): Promise<Dump
     nextPagesId: 1,
     shmem,
     seccomp: new SeccompFilters(),
-    stats: { freezingMs: frozenAt - started, frozenMs: 0, memdumpMs: 0, pagesScanned: 0, pagesWritten: 0, bytesWritten: 0, tcpConnections: 0 },
+    stats: { freezingMs: frozenAt - started, frozenMs: 0, memdumpMs: 0, pagesScanned: 0, pagesWritten: 0, bytesWritten: 0, tcpConnections: 0, nftTransactions: 0, nftChanges: 0 },
     runId,
     tcpClose: opts.tcpClose ?? false,
   };
@@ -176,6 +190,10 @@ export async function dumpTree(rootPid: number, opts: DumpOptions): Promise<Dump
   }
   const pids = tree.processes.map((p) => p.pid);
   finish(tree, opts.after ?? 'kill', tcp);
+  if (tcp !== undefined) {
+    state.stats.nftTransactions = tcp.lockStats.transactions;
+    state.stats.nftChanges = tcp.lockStats.changes;
+  }
   if (tcp !== undefined && tcp.count > 0 && (opts.after ?? 'kill') === 'kill') {
     log(`${tcp.count} TCP connection(s) stay locked (nftables table inet ${tcp.table}) until they are restored`);
   }

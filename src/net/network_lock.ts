@@ -55,10 +55,17 @@ function runNft(script: string, opts: NftOptions): { ok: boolean; error: string 
 }
 
 /** A taken lock; `release()` drops it (safe to call twice). */
+/** What a lock cost: nft runs (each one transaction) and the changes they made (tables, chains, rules, set elements). */
+export interface NetworkLockStats {
+  transactions: number;
+  changes: number;
+}
+
 export class NetworkLock {
   readonly table: string;
   readonly #opts: NftOptions;
   #held = true;
+  readonly stats: NetworkLockStats = { transactions: 1, changes: 0 };
 
   private constructor(table: string, opts: NftOptions) {
     this.table = table;
@@ -85,7 +92,9 @@ export class NetworkLock {
     lines.push(...elementLines(t, connections));
     const res = runNft(lines.join('\n') + '\n', opts);
     if (!res.ok) throw new NetworkLockError('NETLOCK_FAILED', `cannot lock the network (table ${table}): ${res.error}`);
-    return new NetworkLock(table, opts);
+    const lock = new NetworkLock(table, opts);
+    lock.stats.changes = lines.length;
+    return lock;
   }
 
   /**
@@ -95,8 +104,11 @@ export class NetworkLock {
   add(connections: readonly LockedConnection[]): void {
     if (!this.#held) throw new NetworkLockError('NETLOCK_FAILED', `the network lock ${this.table} was already released`);
     if (connections.length === 0) return;
-    const res = runNft(elementLines(`inet ${this.table}`, connections).join('\n') + '\n', this.#opts);
+    const lines = elementLines(`inet ${this.table}`, connections);
+    const res = runNft(lines.join('\n') + '\n', this.#opts);
     if (!res.ok) throw new NetworkLockError('NETLOCK_FAILED', `cannot lock ${connections.map(describeConnection).join(', ')} (table ${this.table}): ${res.error}`);
+    this.stats.transactions++;
+    this.stats.changes += lines.length;
   }
 
   /** `nft delete table inet CRIU-…`: every packet flows again. */
@@ -106,6 +118,8 @@ export class NetworkLock {
     if (!res.ok && !/No such file or directory/.test(res.error)) {
       throw new NetworkLockError('NETLOCK_FAILED', `cannot unlock the network (table ${this.table}): ${res.error}`);
     }
+    this.stats.transactions++;
+    this.stats.changes++;
     this.#held = false;
   }
 

@@ -13,6 +13,7 @@ import { FIFO_OPENER } from './fifo.js';
 import { INET_OPENER } from './inet.js';
 import { setReuseAddr } from './sk_opts.js';
 import { MEMFD_OPENER } from './memfd.js';
+import { UNIXSK_OPENER } from './unix_sk.js';
 import { NETLINKSK_OPENER } from './netlink_sk.js';
 import { PACKETSK_OPENER } from './packet_sk.js';
 import type { FileKindOpener, FileRestoreOptions, OpenContext } from './kind.js';
@@ -28,6 +29,7 @@ const OPENERS: ReadonlyMap<number, FileKindOpener> = new Map([
   [FdTypes.EVENTPOLL, EVENTPOLL_OPENER],
   [FdTypes.FIFO, FIFO_OPENER],
   [FdTypes.MEMFD, MEMFD_OPENER],
+  [FdTypes.UNIXSK, UNIXSK_OPENER],
   [FdTypes.INETSK, INET_OPENER],
   [FdTypes.PACKETSK, PACKETSK_OPENER],
   [FdTypes.NETLINKSK, NETLINKSK_OPENER],
