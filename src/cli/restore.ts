@@ -29,6 +29,7 @@ export async function restoreCommand(args: string[]): Promise<number> {
       'shell-job': { type: 'boolean', short: 'j', default: false },
       'tcp-established': { type: 'boolean', default: false },
       'tcp-close': { type: 'boolean', default: false },
+      'ext-unix-sk': { type: 'boolean', default: false },
     },
     allowNegative: false,
   });
@@ -63,6 +64,7 @@ export async function restoreCommand(args: string[]): Promise<number> {
       interrupted: () => stop !== undefined,
       tcpEstablished: values['tcp-established'],
       tcpClose: values['tcp-close'],
+      extUnixSk: values['ext-unix-sk'],
     });
     root = result.rootPid;
     if (values.pidfile !== undefined) writeFileSync(values.pidfile, `${root}\n`);

@@ -14,7 +14,6 @@ import type { RestorePlan, TaskPlan } from './plan.js';
 export const SUPPORTED_FD_TYPES: ReadonlySet<number> = new Set([
   FdTypes.REG, FdTypes.PIPE, FdTypes.FIFO, FdTypes.EVENTFD, FdTypes.SIGNALFD, FdTypes.TIMERFD, FdTypes.EVENTPOLL, FdTypes.MEMFD,
   FdTypes.UNIXSK,
-  FdTypes.UNIXSK,
   FdTypes.INETSK,
   FdTypes.PACKETSK, FdTypes.NETLINKSK,
 ]);

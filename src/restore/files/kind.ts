@@ -35,6 +35,8 @@ export interface FileRestoreOptions {
   tcp?: 'established' | 'close';
   /** Where openers say what they did otherwise than the image says (a netlink port id given up). */
   log?: (message: string) => void;
+  /** `--ext-unix-sk`: a Unix socket whose peer is outside the tree is connected to it again by name. */
+  extUnixSk?: boolean;
 }
 
 export interface FileKindOpener {
