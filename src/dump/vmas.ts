@@ -142,6 +142,8 @@ export function collectVmas(pid: number): TaskVmas {
         vma.flags |= MAP.ANONYMOUS;
         vma.status |= VMA.ANON_SHARED | (path.startsWith('/SYSV') ? VMA.AREA_SYSVIPC : 0);
         vma.shmid = mapped.ino;
+      } else if ((mapped.mode & 0o170000n) === 0o140000n) {
+        throw new VmaError(pid, area, 'a mapped socket (a packet socket ring, a TCP zero-copy area), which is not dumped');
       } else if (!isReg) {
         throw new VmaError(pid, area, `a mapping of a non-regular file (mode 0o${mapped.mode.toString(8)})`);
       } else {

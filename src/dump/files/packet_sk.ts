@@ -74,10 +74,13 @@ export function dumpPacketSocket(f: FdFacts, ctx: FdDumpContext, nsId: number): 
   return ctx.files.add('PACKETSK', (id) => ({ psk: { ...entry, id } }));
 }
 
-/** The memberships as the image lists them: one entry per time each was taken. */
+/**
+ * The memberships as the image lists them: one entry per time each was taken, oldest first (the
+ * kernel lists the newest first), so that a restore takes them in the order they were taken.
+ */
 function memberships(sk: PacketSocketDiag, refuse: (what: string) => never): PacketMclist[] {
   const out: PacketMclist[] = [];
-  for (const m of sk.memberships) {
+  for (const m of [...sk.memberships].reverse()) {
     let addr: Uint8Array;
     if (m.type === PACKET_MR.MULTICAST || m.type === PACKET_MR.UNICAST) addr = m.addr;
     else if (m.type === PACKET_MR.PROMISC || m.type === PACKET_MR.ALLMULTI) addr = new Uint8Array(0);
