@@ -13,9 +13,10 @@ export interface RestorerBlob {
   bytes: Buffer;
   /**
    * Offsets from the blob's start: `batch` (rdi = control block), `batchTrap` (its int3: the trap
-   * stop reports ip = this + 1), `sigreturn` (rdi = sigreturn sp), `site` (`syscall; int3`).
+   * stop reports ip = this + 1), `sigreturn` (rdi = sigreturn sp), `site` (`syscall; int3`),
+   * `reap` (rdi = the root's pid, rsi = a status slot: the life of a namespace init).
    */
-  entries: { batch: number; batchTrap: number; sigreturn: number; site: number };
+  entries: { batch: number; batchTrap: number; sigreturn: number; site: number; reap: number };
 }
 
 let cached: RestorerBlob | null = null;
@@ -31,6 +32,6 @@ export function restorerX86_64(): RestorerBlob {
     throw new Error(`The x86_64 restorer speaks protocol ${RESTORER_X86_64.version}, this build ${RESTORER_VERSION}: rebuild it with node scripts/build-blobs.mjs`);
   }
   const e = RESTORER_X86_64.entries;
-  cached = Object.freeze({ arch: 'x86_64', bytes, entries: Object.freeze({ batch: e.batch, batchTrap: e.batch_trap, sigreturn: e.sigreturn, site: e.site }) });
+  cached = Object.freeze({ arch: 'x86_64', bytes, entries: Object.freeze({ batch: e.batch, batchTrap: e.batch_trap, sigreturn: e.sigreturn, site: e.site, reap: e.reap }) });
   return cached;
 }

@@ -7,19 +7,22 @@ export const RESTORER_X86_64 = Object.freeze({
   arch: 'x86_64',
   /** The protocol version the source implements (parasite/restorer_protocol.ts R_VERSION). */
   version: 1,
-  size: 276,
-  sha256: '79bde0f8a4bf327ccb35ae481dfb0b03c6c43849838ccf005252e44e861b9d2f',
+  size: 362,
+  sha256: '670e2710fdecad9150e47e914209d2cdc4fbf435a5f78c012ad987ab61cba433',
   /** Offsets of the exported entry points (`__export_restorer_<name>`) from the start of the blob. */
   entries: Object.freeze({
     batch: 0x0,
     batch_trap: 0x100,
     sigreturn: 0x103,
     site: 0x10f,
+    reap: 0x114,
   }),
   base64: [
     'SIn7gTtDU1RSD4XqAAAATIt7CESLawRFMfbHQxAAAAAAx0MUAAAAAEU57g+DvwAAAE2J9EnB5AZNAfxBD7ZMJAVJi3wkCA+6',
     '4QBzCUjB5wZJi3w/OEmLdCQQD7rhAXMJSMHmBkmLdDc4SYtUJBgPuuECcwlIweIGSYtUFzhNi1QkIA+64QNzCUnB4gZPi1QX',
     'OE2LRCQoD7rhBHMJScHgBk+LRAc4TYtMJDAPuuEFcwlJweEGT4tMDzhBiwQkDwVJiUQkOEiJQxhB/8ZEiXMQSD0B8P//D4JN',
-    '////QfZEJAQBD4RB////x0MUAgAAAOsQx0MUAQAAAOsHx0MUAwAAAMwPC0iJ/LgPAAAADwUPCw8FzA8L',
+    '////QfZEJAQBD4RB////x0MUAgAAAOsQx0MUAQAAAOsHx0MUAwAAAMwPC0iJ/LgPAAAADwUPCw8FzA8LSYn8SYn1RTH2uD0A',
+    'AABIx8f/////TInuugAAAEBFMdIPBUiD+PZ0Ikw54HXcQYtNAInKg+J/dAlEjbKAAAAA68jB6QhED7bx67+45wAAAESJ9w8F',
+    'Dws=',
   ].join(''),
 });

@@ -21,6 +21,12 @@
  *                                registers, extended state, signal mask and sigaltstack.
  *   __export_restorer_site       `syscall; int3`: where the driver runs single remote syscalls,
  *                                and the last step of a restore (see below).
+ *   __export_restorer_reap       rdi = a pid, rsi = a 4-byte slot. The whole life of the init of
+ *                                a PID namespace made for a restore (--unshare pid): reaps every
+ *                                child and orphan (wait4(-1, rsi, __WALL, NULL)) until none is
+ *                                left (ECHILD), then exits with the exit code of the child whose
+ *                                pid is rdi (the tree's root), 128 + the signal that killed it, or
+ *                                0 if it was never seen. Never returns.
  *
  * The switch (why the bootstrap does not survive): the driver runs the sigreturn entry under
  * PTRACE_SYSCALL, so the task stops at the exit of rt_sigreturn, already in its saved state. The
@@ -67,6 +73,12 @@
 
 /* ---- x86_64 ABI facts (checked against the C headers by the blob test) ---- */
 	.equ NR_rt_sigreturn,      15
+	.equ NR_wait4,             61
+	.equ NR_exit_group,        231
+
+/* ---- Linux constants (errno.h, linux/wait.h; checked by the blob test) ---- */
+	.equ ECHILD,               10
+	.equ WALL,                 0x40000000
 
 /*
  * LOADARG i, reg: reg = record.args[i], or, when bit i of ecx is set, the result of the record
@@ -145,3 +157,37 @@ __export_restorer_site:
 	int3
 	ud2
 	.size	__export_restorer_site, . - __export_restorer_site
+
+	.globl	__export_restorer_reap
+	.type	__export_restorer_reap, @function
+__export_restorer_reap:
+	mov	%rdi, %r12		/* the root's pid */
+	mov	%rsi, %r13		/* the status slot */
+	xor	%r14d, %r14d		/* the exit code so far */
+.Lreap_next:
+	mov	$NR_wait4, %eax
+	mov	$-1, %rdi
+	mov	%r13, %rsi
+	mov	$WALL, %edx
+	xor	%r10d, %r10d
+	syscall
+	cmp	$-ECHILD, %rax
+	je	.Lreap_done
+	cmp	%r12, %rax
+	jne	.Lreap_next		/* another task, or EINTR: wait on */
+	movl	(%r13), %ecx
+	mov	%ecx, %edx
+	and	$0x7f, %edx
+	jz	.Lreap_exited
+	lea	128(%rdx), %r14d	/* killed by signal edx */
+	jmp	.Lreap_next
+.Lreap_exited:
+	shr	$8, %ecx
+	movzbl	%cl, %r14d
+	jmp	.Lreap_next
+.Lreap_done:
+	mov	$NR_exit_group, %eax
+	mov	%r14d, %edi
+	syscall
+	ud2
+	.size	__export_restorer_reap, . - __export_restorer_reap
