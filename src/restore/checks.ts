@@ -8,6 +8,7 @@ import { imageFileName } from '../images/image_files.js';
 import type { RegFileEntry } from '../images/generated/types.js';
 import { VMA } from './constants.js';
 import { RestoreError } from './errors.js';
+import { remapsOf } from './files/ghost.js';
 import type { RestorePlan, TaskPlan } from './plan.js';
 
 /** The highest PID this kernel hands out, plus one (`/proc/sys/kernel/pid_max`). */
@@ -41,9 +42,11 @@ interface FileUse {
 /** Every regular file a task needs: its exe, mapped files, open fds, cwd and root. */
 function filesUsed(plan: RestorePlan): FileUse[] {
   const out: FileUse[] = [];
+  // Files deleted while open come back from their ghost images (src/restore/files/ghost.ts).
+  const ghosts = remapsOf(plan);
   const add = (task: TaskPlan, id: number, as: string) => {
     const reg = plan.files.get(id)?.reg;
-    if (reg !== undefined) out.push({ reg, task, as });
+    if (reg !== undefined && !ghosts.has(id)) out.push({ reg, task, as });
   };
   for (const task of plan.tasks) {
     if (task.zombie) continue;

@@ -6,6 +6,7 @@ import { FdTypes } from '../images/generated/types.js';
 import { imageFileName } from '../images/image_files.js';
 import { VMA } from './constants.js';
 import { RestoreError } from './errors.js';
+import { checkRemaps } from './files/ghost.js';
 import { checkSeccomp } from './seccomp.js';
 import { checkSharing } from './shared.js';
 import type { RestorePlan, TaskPlan } from './plan.js';
@@ -34,10 +35,7 @@ export function checkSupported(plan: RestorePlan): void {
   if (root.sid !== root.pid || root.pgid !== root.pid) {
     throw new RestoreError('RESTORE_UNSUPPORTED', `The root task ${root.pid} is not the leader of its session and process group (sid ${root.sid}, pgid ${root.pgid}): restoring a shell job (--shell-job) is not supported yet`, { pid: root.pid, image: 'pstree.img' });
   }
-  const remaps = plan.images.readOptional('remapFpath')?.entries ?? [];
-  if (remaps.length > 0) {
-    throw new RestoreError('RESTORE_UNSUPPORTED', `The images hold ${remaps.length} file(s) deleted or moved while open (remap-fpath.img): ghost and remapped files are not restored yet`, { image: 'remap-fpath.img' });
-  }
+  checkRemaps(plan);
   checkSharing(plan);
   for (const task of plan.tasks) {
     checkGroups(plan, task);

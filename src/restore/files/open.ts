@@ -4,11 +4,13 @@
  * restore before it starts. Tasks take copies with pidfd_getfd (src/restore/files/install.ts).
  */
 import { FdTypes, type FownEntry } from '../../images/generated/types.js';
+import { ImageError } from '../../images/errors.js';
 import { F, fcntl, syscall } from '../../sys/index.js';
 import { RestoreError } from '../errors.js';
 import type { RestorePlan } from '../plan.js';
 import { EVENTPOLL_OPENER, SIGNALFD_OPENER, TIMERFD_OPENER } from './anon_kinds.js';
-import { closeOpened, EVENTFD_OPENER, PIPE_OPENER, REG_OPENER } from './basic_kinds.js';
+import { closeOpened, EVENTFD_OPENER, PIPE_OPENER } from './basic_kinds.js';
+import { GHOST_AWARE_REG_OPENER } from './ghost.js';
 import { FIFO_OPENER } from './fifo.js';
 import { INET_OPENER } from './inet.js';
 import { setReuseAddr } from './sk_opts.js';
@@ -21,7 +23,7 @@ import { resumeConnection } from '../../net/tcp_repair.js';
 import { readSingle } from '../../images/typed.js';
 
 const OPENERS: ReadonlyMap<number, FileKindOpener> = new Map([
-  [FdTypes.REG, REG_OPENER],
+  [FdTypes.REG, GHOST_AWARE_REG_OPENER],
   [FdTypes.PIPE, PIPE_OPENER],
   [FdTypes.EVENTFD, EVENTFD_OPENER],
   [FdTypes.SIGNALFD, SIGNALFD_OPENER],
@@ -76,7 +78,8 @@ export class DriverFiles {
     try {
       this.#byId.set(id, opener.open(entry, this.#ctx));
     } catch (err) {
-      if (err instanceof RestoreError) throw err;
+      // Image errors name their file and say what is wrong; openers add the task and fd.
+      if (err instanceof RestoreError || err instanceof ImageError) throw err;
       throw new RestoreError('RESTORE_FAILED', `Task ${pid}, fd ${fdNum}: cannot open file ${id} (${opener.kind}): ${(err as Error).message}`, { pid, image: 'files.img', step: 'open its files', cause: err });
     }
   }
