@@ -10,7 +10,8 @@
  *   works (a packet seen on lo and out of crt0, an address event, nlctrl's answer, a user message);
  * - a netlink port id taken at restore is given up for another (as CRIU does) and logged;
  * - crt0 gone at restore: NETDEV_MISSING naming the task, fd and interface; nothing left behind;
- * - refused at dump, the program untouched: an unread netlink message, a packet ring, a mapped ring.
+ * - refused at dump, the program untouched: an unread netlink message, a packet socket whose
+ *   interface was removed, a packet ring, a mapped ring.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
@@ -235,6 +236,16 @@ describe('packet and netlink sockets', () => {
     process.kill(t.pid, 'SIGTERM');
     waitFor(() => /PASS|FAIL/.test(t.out()), 'the verdict', 15_000);
     expect(t.out()).toMatch(/^PASS$/m);
+  });
+
+  it('refuses a packet socket whose interface was removed under it (FD_UNSUPPORTED) and leaves the program running', () => {
+    const t = start();
+    ip(['link', 'del', 'crt0']);
+    const out = criuTs(['dump', '-t', String(t.pid), '-D', join(scratch, `removed-${serial}`)]);
+    expect(out.status).toBe(1);
+    expect(out.stderr).toMatch(new RegExp(`task ${t.pid}, fd 4: packet socket socket:\\[\\d+\\] was bound to a network interface that has been removed since.*\\[FD_UNSUPPORTED\\]`));
+    expect(isDead(t.pid)).toBe(false);
+    expect(tracerOf(t.pid)).toBe(0);
   });
 
   it('refuses a packet socket with a ring (FD_UNSUPPORTED) or a mapped ring, and the program runs on', () => {

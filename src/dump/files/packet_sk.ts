@@ -8,8 +8,8 @@
  * What the image has no room for is refused (FD_UNSUPPORTED), never dropped: rings
  * (PACKET_RX_RING/TX_RING: CRIU records their geometry and maps a new, empty ring at restore; we do
  * not dump them, and a mapped ring already stops the dump at the task's memory areas), the
- * obsolete SOCK_PACKET type, fanout modes that steer with a BPF program, and the options no
- * field keeps (qdisc bypass, TX offset, ignore outgoing, a 12-byte vnet header). A membership taken
+ * obsolete SOCK_PACKET type, a socket whose interface was removed under it, fanout modes that
+ * steer with a BPF program, and the options no field keeps (qdisc bypass, TX offset, ignore outgoing, a 12-byte vnet header). A membership taken
  * several times is written once per time, so that restoring it (CRIU's or ours) takes it as often.
  * As in CRIU, frames waiting in the receive queue are not kept.
  */
@@ -23,6 +23,9 @@ import { dumpSocketOpts } from './sk_opts.js';
 const PACKET_VNET_HDR_SZ = 24;
 /** The vnet header `PACKET_VNET_HDR` gives (`struct virtio_net_hdr`). */
 const VNET_HDR_LEN = 10;
+
+/** The interface index the kernel leaves on a socket whose interface went away (-1 as a u32). */
+const UNBOUND_BY_UNREGISTER = 0xffffffff;
 
 /** packet_diag listings, one per dump. */
 const listings = new WeakMap<FdDumpContext, Map<number, PacketSocketDiag>>();
@@ -44,6 +47,7 @@ export function dumpPacketSocket(f: FdFacts, ctx: FdDumpContext, nsId: number): 
   const sk = listing(ctx).get(Number(f.stat.ino));
   if (sk === undefined) throw new FdDumpError('FD_FAILED', f.pid, f.fd, `packet_diag does not list the packet socket ${f.link}`);
   if (sk.type === SOCK_PACKET) refuse('is of the obsolete type SOCK_PACKET, which is not dumped');
+  if (sk.ifindex === UNBOUND_BY_UNREGISTER) refuse('was bound to a network interface that has been removed since: no interface can be named to bind it again');
   if (sk.rxRing !== undefined || sk.txRing !== undefined) {
     const which = [sk.rxRing && `PACKET_RX_RING (${sk.rxRing.frameNr} frames)`, sk.txRing && `PACKET_TX_RING (${sk.txRing.frameNr} frames)`].filter(Boolean).join(' and ');
     refuse(`has ${which}: packet rings are not dumped`);
