@@ -21,6 +21,17 @@ export const NET = Object.freeze({
   IPV6_RECVPKTINFO: 49,
   IPV6_FREEBIND: 78,
   TCP_INFO: 11,
+  IPPROTO_ICMP: 1,
+  IPPROTO_ICMPV6: 58,
+  IP_HDRINCL: 3,
+  IP_NODEFRAG: 22,
+  IPV6_CHECKSUM: 7,
+  IPV6_HDRINCL: 36,
+  SOL_RAW: 255,
+  /** `struct icmp_filter` (one 32-bit mask) at SOL_RAW, for raw IPv4 ICMP sockets. */
+  ICMP_FILTER: 1,
+  /** `struct icmp6_filter` (eight 32-bit words) at IPPROTO_ICMPV6, for raw ICMPv6 sockets. */
+  ICMPV6_FILTER: 1,
   /** `ioctl(sk, SIOCUNIXFILE)`: an `O_PATH` fd of the file a Unix socket is bound to. */
   SIOCUNIXFILE: 0x89e0,
   /** `ioctl(sk, SIOCGSKNS)`: an fd of the network namespace a socket lives in. */

@@ -22,6 +22,8 @@
 #include <linux/inet_diag.h>
 #include <linux/sockios.h>
 #include <linux/un.h>
+#include <linux/icmp.h>
+#include <linux/icmpv6.h>
 
 #define SIZE(type, label) printf("size %s %zu\n", label, sizeof(type))
 #define FIELD(type, label, f) printf("field %s.%s %zu %zu\n", label, #f, offsetof(type, f), sizeof(((type *)0)->f))
@@ -110,6 +112,8 @@ int main(void)
 	CONST(SOL_UDP); CONST(UDP_CORK); CONST(IPPROTO_UDPLITE); CONST(IP_TOS); CONST(IP_TTL);
 	CONST(IP_PKTINFO); CONST(IP_FREEBIND); CONST(IPV6_V6ONLY); CONST(IPV6_RECVPKTINFO);
 	CONST(IPV6_FREEBIND); CONST(TCP_INFO); CONST(SIOCUNIXFILE); CONST(SIOCGSKNS);
+	CONST(IPPROTO_ICMP); CONST(IPPROTO_ICMPV6); CONST(IP_HDRINCL); CONST(IP_NODEFRAG);
+	CONST(IPV6_CHECKSUM); CONST(IPV6_HDRINCL); CONST(SOL_RAW); CONST(ICMP_FILTER); CONST(ICMPV6_FILTER);
 	CONST(TCP_ESTABLISHED); CONST(TCP_SYN_SENT); CONST(TCP_SYN_RECV); CONST(TCP_FIN_WAIT1);
 	CONST(TCP_FIN_WAIT2); CONST(TCP_TIME_WAIT); CONST(TCP_CLOSE); CONST(TCP_CLOSE_WAIT);
 	CONST(TCP_LAST_ACK); CONST(TCP_LISTEN); CONST(TCP_CLOSING);

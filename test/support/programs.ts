@@ -50,6 +50,8 @@ export interface StartOptions {
   /** Wait for $READY_FILE (true when absent); false for programs that never signal. */
   waitReady?: boolean;
   readyTimeoutMs?: number;
+  /** A command the program runs under (e.g. `['ip', 'netns', 'exec', 'NAME']`). */
+  wrapper?: string[];
 }
 
 /** Builds and starts test/programs/<name>.c detached; returns once it signalled ready. */
@@ -59,7 +61,8 @@ export function startProgram(name: string, opts?: StartOptions): Target {
   const outPath = join(workDir(), `${id}.out`);
   const readyPath = join(workDir(), `${id}.ready`);
   const args = (opts?.args ?? []).map(shellQuote).join(' ');
-  const script = `READY_FILE=${shellQuote(readyPath)} setsid ${shellQuote(bin)} ${args} </dev/null >${shellQuote(outPath)} 2>&1 & echo $!`;
+  const wrapper = (opts?.wrapper ?? []).map(shellQuote).join(' ');
+  const script = `READY_FILE=${shellQuote(readyPath)} ${wrapper} setsid ${shellQuote(bin)} ${args} </dev/null >${shellQuote(outPath)} 2>&1 & echo $!`;
   const res = spawnSync('sh', ['-c', script], { encoding: 'utf8', timeout: 10_000 });
   if (res.status !== 0) throw new Error(`Could not start ${name}: ${res.stderr}`);
   const pid = Number(res.stdout.trim());

@@ -3,9 +3,9 @@
  * packet info, TOS and TTL for IPv4; free bind and packet info for IPv6) and tcp_opts_entry
  * (no-delay, cork, keepalive count/idle/interval), each field present only when it is not zero.
  */
-import type { IpOptsEntry, TcpOptsEntry } from '../../images/generated/types.js';
+import type { IpOptsEntry, IpOptsRawEntry, TcpOptsEntry } from '../../images/generated/types.js';
 import { NET } from '../../net/constants.js';
-import { AF, SOL, TCP, getsockoptInt, isSysError } from '../../sys/index.js';
+import { AF, SOL, TCP, getsockopt, getsockoptInt, isSysError } from '../../sys/index.js';
 
 /** ip_opts_entry of socket `fd` of family `family` (`AF.INET` or `AF.INET6`). */
 export function dumpIpOpts(fd: number, family: number): IpOptsEntry {
@@ -29,6 +29,27 @@ export function dumpIpOpts(fd: number, family: number): IpOptsEntry {
   if (tos !== 0) opts.tos = tos >>> 0;
   if (ttl !== 0) opts.ttl = ttl >>> 0;
   return opts;
+}
+
+/**
+ * ip_opts_entry of a raw socket, as CRIU records it: only its `raw` part — header included
+ * (`IP_HDRINCL`/`IPV6_HDRINCL`), no defragmentation (`IP_NODEFRAG`, IPv4), and for ICMP raw
+ * sockets the filter of ICMP types (`ICMP_FILTER`, one word; `ICMPV6_FILTER`, eight words).
+ */
+export function dumpIpRawOpts(fd: number, family: number, proto: number): IpOptsEntry {
+  const raw: IpOptsRawEntry = {};
+  const v6 = family === AF.INET6;
+  if (getsockoptInt(fd, { level: v6 ? SOL.IPV6 : SOL.IP, name: v6 ? NET.IPV6_HDRINCL : NET.IP_HDRINCL }) !== 0) raw.hdrincl = true;
+  if (!v6 && getsockoptInt(fd, { level: SOL.IP, name: NET.IP_NODEFRAG }) !== 0) raw.nodefrag = true;
+  if (!v6 && proto === NET.IPPROTO_ICMP) raw.icmpv_filter = words(getsockopt(fd, { level: NET.SOL_RAW, name: NET.ICMP_FILTER }, { size: 4 }));
+  if (v6 && proto === NET.IPPROTO_ICMPV6) raw.icmpv_filter = words(getsockopt(fd, { level: NET.IPPROTO_ICMPV6, name: NET.ICMPV6_FILTER }, { size: 32 }));
+  return { raw };
+}
+
+function words(buf: Buffer): number[] {
+  const out: number[] = [];
+  for (let i = 0; i + 4 <= buf.length; i += 4) out.push(buf.readUInt32LE(i));
+  return out;
 }
 
 /** `IPV6_FREEBIND` (Linux 4.15+), else the IPv4 option, which IPv6 sockets share. */

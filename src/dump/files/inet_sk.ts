@@ -7,10 +7,13 @@
  * An established TCP connection is dumped only with `--tcp-established` (the fd options carry the
  * dump's TcpConnections): under the network lock and in repair mode its sequence numbers, options,
  * window and both queues go to tcp-stream-<inode>.img, as CRIU writes it. With `--tcp-close` it is
- * recorded without its stream, to be restored closed. Connections on their way in or out
+ * recorded without its stream, to be restored closed. Raw sockets (any protocol, with their raw
+ * options) and ICMP "ping" sockets are in no sock_diag table CRIU asks: their addresses come from
+ * the socket, and a peer address makes them ESTABLISHED. Connections on their way in or out
  * (SYN_SENT, FIN_WAIT*, CLOSE_WAIT, LAST_ACK, CLOSING) are refused. As in CRIU, the datagrams
  * waiting in a UDP socket's receive queue are not kept.
  */
+import { readFileSync } from 'node:fs';
 import type { InetSkEntry } from '../../images/generated/types.js';
 import { NET, TCP_STATE } from '../../net/constants.js';
 import { inetSockets, type InetSocketDiag } from '../../net/sock_diag.js';
@@ -22,7 +25,7 @@ import { writeEntries } from '../../images/typed.js';
 import type { LockedConnection } from '../../net/network_lock.js';
 import { tcpStreamEntry } from '../../net/tcp_repair.js';
 import { FdDumpError, type FdDumpContext, type FdFacts } from './kind.js';
-import { dumpIpOpts, dumpTcpOpts } from './inet_opts.js';
+import { dumpIpOpts, dumpIpRawOpts, dumpTcpOpts } from './inet_opts.js';
 import { dumpSocketOpts } from './sk_opts.js';
 
 /** The TCP states CRIU asks sock_diag for (a closed socket is in no table anyway). */
@@ -75,15 +78,28 @@ export function dumpInetSocket(f: FdFacts, ctx: FdDumpContext, opts: { family: n
   const refuse = (what: string): never => {
     throw new FdDumpError('FD_UNSUPPORTED', f.pid, f.fd, what);
   };
-  if (type !== SOCK.STREAM && type !== SOCK.DGRAM) refuse(`${fam} socket ${f.link} of type ${type} (raw) is not supported yet`);
-  const udp = proto === IPPROTO.UDP || proto === NET.IPPROTO_UDPLITE;
-  if (!udp && proto !== IPPROTO.TCP) refuse(`${fam} socket ${f.link} of protocol ${proto} (ICMP "ping" and others) is not supported yet`);
+  if (type !== SOCK.STREAM && type !== SOCK.DGRAM && type !== SOCK.RAW) refuse(`${fam} socket ${f.link} of type ${type} is not supported`);
+  const udp = type === SOCK.DGRAM && (proto === IPPROTO.UDP || proto === NET.IPPROTO_UDPLITE);
+  // Raw sockets (any protocol) and ICMP "ping" sockets: addresses from the socket itself.
+  const raw = type === SOCK.RAW;
+  const ping = type === SOCK.DGRAM && (proto === NET.IPPROTO_ICMP || proto === NET.IPPROTO_ICMPV6);
+  if (!udp && !raw && !ping && !(type === SOCK.STREAM && proto === IPPROTO.TCP)) refuse(`${fam} socket ${f.link} of type ${type} and protocol ${proto} is not supported`);
 
   const ino = Number(f.stat.ino);
-  const diag = listed(ctx, family, proto).get(ino);
-  const sk = diag === undefined ? unlisted(f, family, proto) : fromDiag(diag);
+  const diag = raw || ping ? undefined : listed(ctx, family, proto).get(ino);
+  const sk = diag === undefined ? unlisted(f, family, proto === IPPROTO.TCP && type === SOCK.STREAM) : fromDiag(diag);
   const where = `${endpoint(family, sk.src, sk.srcPort)}`;
-  if (udp) {
+  if (ping) {
+    // getpeername() refuses a ping socket (its "port" is 0); /proc/PID/net/icmp shows the peer.
+    const row = procIcmpRow(f.pid, family, ino);
+    if (row !== undefined && row.state === TCP_STATE.ESTABLISHED) {
+      sk.dst = row.remote;
+      sk.state = TCP_STATE.ESTABLISHED;
+    }
+  } else if (raw) {
+    // Never in a sock_diag listing here: "connected" is a peer address, as CRIU sees it.
+    if (sk.dstPort !== 0 || sk.dst.some((b) => b !== 0)) sk.state = TCP_STATE.ESTABLISHED;
+  } else if (udp) {
     if (getsockoptInt(f.local, { level: NET.SOL_UDP, name: NET.UDP_CORK }) !== 0) refuse(`UDP socket ${f.link} on ${where} is corked (a datagram is being built)`);
   } else if (sk.state === TCP_STATE.LISTEN) {
     if (sk.rqueue !== 0) refuse(`TCP listener ${f.link} on ${where} has ${sk.rqueue} connection(s) not accepted yet, which would be lost`);
@@ -119,7 +135,7 @@ export function dumpInetSocket(f: FdFacts, ctx: FdDumpContext, opts: { family: n
   if (family === AF.INET6) {
     entry.v6only = getsockoptInt(f.local, { level: SOL.IPV6, name: NET.IPV6_V6ONLY }) !== 0;
   }
-  entry.ip_opts = dumpIpOpts(f.local, family);
+  entry.ip_opts = raw ? dumpIpRawOpts(f.local, family, proto) : dumpIpOpts(f.local, family);
   if (family === AF.INET6 && sk.srcPort !== 0 && isLinkLocal(sk.src)) {
     // A link-local address is bound with its interface: restore needs the name.
     const dev = getsockopt(f.local, { level: SOL.SOCKET, name: SO.BINDTODEVICE }, { size: 16 });
@@ -128,8 +144,8 @@ export function dumpInetSocket(f: FdFacts, ctx: FdDumpContext, opts: { family: n
   }
   if (sk.listed) entry.ns_id = nsId;
   if (sk.shutdown !== 0) entry.shutdown = sk.shutdown;
-  // CRIU always attaches tcp_opts (empty for UDP).
-  entry.tcp_opts = udp ? {} : dumpTcpOpts(f.local);
+  // CRIU always attaches tcp_opts (empty but for TCP).
+  entry.tcp_opts = proto === IPPROTO.TCP && !raw ? dumpTcpOpts(f.local) : {};
   return ctx.files.add('INETSK', (id) => ({ isk: { id, ...entry } }));
 }
 
@@ -142,7 +158,7 @@ function fromDiag(d: InetSocketDiag): InetFacts {
  * and getpeername; for TCP, TCP_INFO must say closed (its backoff is what CRIU records as the
  * backlog) and a receive shut down shows as a peek that returns 0.
  */
-function unlisted(f: FdFacts, family: number, proto: number): InetFacts {
+function unlisted(f: FdFacts, family: number, tcp: boolean): InetFacts {
   const len = family === AF.INET6 ? 16 : 4;
   const [src, srcPort] = addressOf(getsockname(f.local), len);
   let dst: Buffer = Buffer.alloc(len);
@@ -153,7 +169,7 @@ function unlisted(f: FdFacts, family: number, proto: number): InetFacts {
     if (!isSysError(err, 'ENOTCONN')) throw err;
   }
   const out: InetFacts = { state: TCP_STATE.CLOSE, srcPort, dstPort, src, dst, rqueue: 0, wqueue: 0, shutdown: 0, listed: false };
-  if (proto === IPPROTO.TCP) {
+  if (tcp) {
     const info = getsockopt(f.local, { level: SOL.TCP, name: NET.TCP_INFO }, { size: 8 }); // tcpi_state, ca_state, retransmits, probes, backoff, ...
     if (info[0] !== TCP_STATE.CLOSE) {
       throw new FdDumpError('FD_FAILED', f.pid, f.fd, `TCP socket ${f.link} is in state ${STATE_NAMES[info[0]!] ?? info[0]}, but sock_diag does not list it`);
@@ -185,6 +201,28 @@ function addressWords(addr: Buffer, words: number): number[] {
   const out: number[] = [];
   for (let i = 0; i < words; i++) out.push(addr.readUInt32LE(i * 4));
   return out;
+}
+
+/**
+ * The row of ping socket `ino` in /proc/PID/net/icmp (icmp6): its state and remote address. The
+ * address columns are the 32-bit words of the network-order address, printed as host-order hex.
+ */
+function procIcmpRow(pid: number, family: number, ino: number): { state: number; remote: Buffer } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/net/${family === AF.INET6 ? 'icmp6' : 'icmp'}`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  for (const line of text.split('\n').slice(1)) {
+    const cols = line.trim().split(/\s+/);
+    if (cols.length < 10 || Number(cols[9]) !== ino) continue;
+    const hex = cols[2]!.split(':')[0]!;
+    const remote = Buffer.alloc(hex.length / 2);
+    for (let i = 0; i < hex.length / 8; i++) remote.writeUInt32LE(parseInt(hex.slice(i * 8, i * 8 + 8), 16) >>> 0, i * 4);
+    return { state: parseInt(cols[3]!, 16), remote };
+  }
+  return undefined;
 }
 
 /** The connection as the network lock names it. */

@@ -1,7 +1,8 @@
 /**
  * IPv4 and IPv6 sockets (files.img INETSK), opened in the driver:
  *
- * - UDP and UDP-Lite: bound and connected again (a connect sends nothing);
+ * - UDP and UDP-Lite, ICMP "ping" sockets and raw sockets: bound and connected again (a connect
+ *   sends nothing), raw ones with their header-included, no-defragmentation and ICMP filter options;
  * - TCP listeners: bound and listening with their backlog;
  * - TCP sockets never connected (CLOSE): bound again if they were;
  * - established TCP connections: with `--tcp-established`, rebuilt in repair mode from their
@@ -35,7 +36,7 @@ const CONNECTED = new Set<number>([
 
 /** Whether an inet socket entry is a TCP connection (what needs `--tcp-established`). */
 export function isTcpConnection(sk: InetSkEntry): boolean {
-  return sk.proto === IPPROTO.TCP && CONNECTED.has(sk.state);
+  return sk.proto === IPPROTO.TCP && sk.type === SOCK.STREAM && CONNECTED.has(sk.state);
 }
 
 export const INET_OPENER: FileKindOpener = {
@@ -45,15 +46,17 @@ export const INET_OPENER: FileKindOpener = {
     const name = describe(sk);
     const fd = socket(sk.family, sk.type | SOCK.CLOEXEC, { protocol: sk.proto, what: `create ${name}` });
     ctx.opened.push(fd);
-    if (sk.family === AF.INET6 && sk.v6only !== undefined) {
-      setsockopt(fd, { level: SOL.IPV6, name: NET.IPV6_V6ONLY, value: sk.v6only ? 1 : 0 }, { what: `set IPV6_V6ONLY of ${name}` });
+    // Only when on (off is the default, and a raw socket refuses the option either way).
+    if (sk.family === AF.INET6 && sk.v6only === true) {
+      setsockopt(fd, { level: SOL.IPV6, name: NET.IPV6_V6ONLY, value: 1 }, { what: `set IPV6_V6ONLY of ${name}` });
     }
     restoreSocketOpts(fd, sk.opts, name);
     if (sk.opts.so_reuseport) setsockopt(fd, { level: SOL.SOCKET, name: SO.REUSEPORT, value: 1 }, { what: `set SO_REUSEPORT of ${name}` });
-    restoreIpOpts(fd, sk.family, sk.ip_opts, name);
+    if (sk.type === SOCK.RAW) restoreIpRawOpts(fd, sk, name);
+    else restoreIpOpts(fd, sk.family, sk.ip_opts, name);
     if (sk.proto === IPPROTO.TCP && sk.tcp_opts !== undefined) restoreTcpOpts(fd, sk.tcp_opts, name);
 
-    if (sk.proto === IPPROTO.TCP) openTcp(fd, sk, ctx, name);
+    if (sk.proto === IPPROTO.TCP && sk.type === SOCK.STREAM) openTcp(fd, sk, ctx, name);
     else openDatagram(fd, sk, name);
 
     fcntl(fd, F.SETFL, { arg: sk.flags & ~O.ACCMODE & ~O.CLOEXEC, what: `set the flags of ${name}` });
@@ -105,10 +108,14 @@ function bindForced(fd: number, sk: InetSkEntry, name: string): void {
   if (sk.shutdown) shutdownIgnoringNotConnected(fd, sk.shutdown);
 }
 
+/**
+ * UDP, ICMP "ping" and raw sockets: bound where they were (a ping socket's port is its echo id, a
+ * raw socket's is its protocol, which its bind ignores), connected if they had a peer.
+ */
 function openDatagram(fd: number, sk: InetSkEntry, name: string): void {
   setReuseAddr(fd, sk.opts.reuseaddr ?? false, name);
-  if (sk.src_port !== 0) bind(fd, local(sk), { what: `bind ${name}` });
-  if (sk.dst_port !== 0) connect(fd, remote(sk), { what: `connect ${name}` });
+  if (sk.src_port !== 0 || nonZero(sk.src_addr)) bind(fd, sk.type === SOCK.RAW ? { ...local(sk), port: 0 } as SockAddr : local(sk), { what: `bind ${name}` });
+  if (sk.dst_port !== 0 || (sk.state === TCP_STATE.ESTABLISHED && nonZero(sk.dst_addr))) connect(fd, remote(sk), { what: `connect ${name}` });
   if (sk.shutdown) shutdownIgnoringNotConnected(fd, sk.shutdown);
 }
 
@@ -133,6 +140,26 @@ function restoreIpOpts(fd: number, family: number, opts: IpOptsEntry | undefined
   if (opts.pktinfo) set(SOL.IP, NET.IP_PKTINFO, 1, 'IP_PKTINFO');
   if (opts.tos) set(SOL.IP, NET.IP_TOS, opts.tos, 'IP_TOS');
   if (opts.ttl) set(SOL.IP, NET.IP_TTL, opts.ttl, 'IP_TTL');
+}
+
+/** The raw part of ip_opts_entry: header included, no defragmentation, the ICMP type filter. */
+function restoreIpRawOpts(fd: number, sk: InetSkEntry, name: string): void {
+  const raw = sk.ip_opts?.raw;
+  if (raw === undefined) return;
+  const v6 = sk.family === AF.INET6;
+  const set = (level: number, opt: number, value: number | ArrayBufferView, label: string) => setsockopt(fd, { level, name: opt, value }, { what: `set ${label} of ${name}` });
+  if (raw.hdrincl) set(v6 ? SOL.IPV6 : SOL.IP, v6 ? NET.IPV6_HDRINCL : NET.IP_HDRINCL, 1, 'the header-included option');
+  if (raw.nodefrag) set(SOL.IP, NET.IP_NODEFRAG, 1, 'IP_NODEFRAG');
+  const filter = raw.icmpv_filter ?? [];
+  if (filter.length > 0) {
+    const words = Uint32Array.from(filter);
+    if (v6 && sk.proto === NET.IPPROTO_ICMPV6) set(NET.IPPROTO_ICMPV6, NET.ICMPV6_FILTER, words, 'ICMPV6_FILTER');
+    if (!v6 && sk.proto === NET.IPPROTO_ICMP) set(NET.SOL_RAW, NET.ICMP_FILTER, words, 'ICMP_FILTER');
+  }
+}
+
+function nonZero(words: readonly number[] | undefined): boolean {
+  return (words ?? []).some((w) => w !== 0);
 }
 
 function restoreTcpOpts(fd: number, opts: TcpOptsEntry, name: string): void {
@@ -161,7 +188,13 @@ const remote = (sk: InetSkEntry): SockAddr => sockAddr(sk, sk.dst_addr ?? [], sk
 
 /** `TCP socket 127.0.0.1:45060 -> 127.0.0.1:47001 (file 18)` */
 function describe(sk: InetSkEntry): string {
-  const proto = sk.proto === IPPROTO.TCP ? 'TCP' : sk.proto === IPPROTO.UDP ? 'UDP' : sk.proto === NET.IPPROTO_UDPLITE ? 'UDP-Lite' : `protocol ${sk.proto}`;
+  const proto =
+    sk.type === SOCK.RAW ? `raw (protocol ${sk.proto})`
+      : sk.proto === IPPROTO.TCP ? 'TCP'
+        : sk.proto === IPPROTO.UDP ? 'UDP'
+          : sk.proto === NET.IPPROTO_UDPLITE ? 'UDP-Lite'
+            : sk.proto === NET.IPPROTO_ICMP || sk.proto === NET.IPPROTO_ICMPV6 ? 'ICMP ping'
+              : `protocol ${sk.proto}`;
   const at = (words: readonly number[] | undefined, port: number) => {
     const a = addressText(sk.family, words ?? []);
     return sk.family === AF.INET6 ? `[${a}]:${port}` : `${a}:${port}`;
