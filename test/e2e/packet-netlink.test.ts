@@ -9,15 +9,17 @@
  * - dump, kill, restore: the same port ids, the same entries when dumped again, and every socket
  *   works (a packet seen on lo and out of crt0, an address event, nlctrl's answer, a user message);
  * - a netlink port id taken at restore is given up for another (as CRIU does) and logged;
- * - crt0 gone at restore: NETDEV_MISSING naming the task, fd and interface; nothing left behind;
+ * - crt0 gone at restore: NETDEV_MISSING naming the task, fd and interface; images with a ring:
+ *   RESTORE_UNSUPPORTED; nothing left behind either way;
  * - refused at dump, the program untouched: an unread netlink message, a packet socket whose
  *   interface was removed, a packet ring, a mapped ring.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { decodeImage, encodeImage } from '../../src/images/framing.js';
 import { CRIT_TS, CRIU_TS } from '../support/paths.js';
 import { cleanupPrograms, isDead, killAllPrograms, pause, startProgram, waitFor, type Target } from '../support/programs.js';
 import { pidTaken, seedsAlive, waitGone } from '../support/restore.js';
@@ -219,6 +221,24 @@ describe('packet and netlink sockets', () => {
     const out = criuTs(['restore', '-D', dir, '-d']);
     expect(out.status).toBe(1);
     expect(out.stderr).toMatch(new RegExp(`Task ${t.pid}, fd 4: packet socket \\(file \\d+\\) needs network interface 2, which this network namespace does not have \\[NETDEV_MISSING\\]`));
+    expect(pidTaken(t.pid)).toBe(false);
+    expect(seedsAlive()).toEqual([]);
+  });
+
+  it('refuses images with a packet ring (RESTORE_UNSUPPORTED: task, fd) and leaves nothing behind', () => {
+    const t = start();
+    const dir = join(scratch, `ring-image-${serial}`);
+    expect(criuTs(['dump', '-t', String(t.pid), '-D', dir])).toEqual({ status: 0, stderr: '' });
+    waitGone(t.pid);
+    // What CRIU writes for a socket with an RX ring (its mapping aside).
+    const file = join(dir, 'files.img');
+    const image = decodeImage(readFileSync(file));
+    const psk = image.entries.map((e) => e.message['psk'] as Json | undefined).find((p) => p !== undefined && p['type'] === 3)!;
+    psk['rx_ring'] = { block_size: 4096, block_nr: 1, frame_size: 2048, frame_nr: 2, retire_tmo: 0, sizeof_priv: 0, features: 0 };
+    writeFileSync(file, encodeImage(image));
+    const out = criuTs(['restore', '-D', dir, '-d']);
+    expect(out.status).toBe(1);
+    expect(out.stderr).toMatch(new RegExp(`Task ${t.pid}, fd 3: packet socket \\(file \\d+\\) has a PACKET_RX_RING: packet rings are not restored yet \\[RESTORE_UNSUPPORTED\\]`));
     expect(pidTaken(t.pid)).toBe(false);
     expect(seedsAlive()).toEqual([]);
   });
