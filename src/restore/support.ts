@@ -14,7 +14,7 @@ import type { RestorePlan, TaskPlan } from './plan.js';
 /** The fd kinds restore opens (src/restore/files). */
 export const SUPPORTED_FD_TYPES: ReadonlySet<number> = new Set([
   FdTypes.REG, FdTypes.PIPE, FdTypes.FIFO, FdTypes.EVENTFD, FdTypes.SIGNALFD, FdTypes.TIMERFD, FdTypes.EVENTPOLL, FdTypes.MEMFD,
-  FdTypes.UNIXSK,
+  FdTypes.UNIXSK, FdTypes.INOTIFY,
   FdTypes.INETSK,
   FdTypes.PACKETSK, FdTypes.NETLINKSK,
 ]);

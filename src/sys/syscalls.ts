@@ -137,6 +137,8 @@ const TABLE = {
   epoll_ctl: [233, 21],
   signalfd4: [289, 74],
   inotify_init1: [294, 26],
+  inotify_add_watch: [254, 27],
+  inotify_rm_watch: [255, 28],
   name_to_handle_at: [303, 264],
   open_by_handle_at: [304, 265],
   fanotify_init: [300, 262],

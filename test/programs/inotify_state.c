@@ -7,6 +7,8 @@
  * Prints "wd <wd> <path>" for each, signals ready, and on SIGTERM creates DIR/watched/new and
  * writes DIR/watched/file, reads the events (IN_CREATE "new" on the first watch, IN_MODIFY on the
  * second) and prints PASS.
+ * With argv[2] "gap": a watch on DIR is added and removed between the second and the third, so the
+ * numbers are 1, 2, 4 (the kernel does not reuse 3): restore must give them back as they were.
  * With argv[2] "deleted": also watches /dev/shm/criu-ts-inotify-PID (IN_ATTRIB), kept open, then
  * unlinks it: the watch keeps an inode that no path leads to any more, on tmpfs.
  */
@@ -40,6 +42,11 @@ int main(int argc, char **argv)
 		return 3;
 	int wd_dir = watch(3, dir, IN_CREATE | IN_DELETE | IN_ONLYDIR);
 	int wd_file = watch(3, file, IN_MODIFY | IN_CLOSE_WRITE);
+	if (argc > 2 && strcmp(argv[2], "gap") == 0) {
+		int gone = inotify_add_watch(3, argv[1], IN_ATTRIB);
+		if (gone < 0 || inotify_rm_watch(3, gone))
+			return 7;
+	}
 	watch(3, "/dev/null", IN_ATTRIB);
 	if (argc > 2 && strcmp(argv[2], "deleted") == 0) {
 		snprintf(gone, sizeof gone, "/dev/shm/criu-ts-inotify-%d", (int)getpid());

@@ -13,6 +13,7 @@ import { closeOpened, EVENTFD_OPENER, PIPE_OPENER } from './basic_kinds.js';
 import { GHOST_AWARE_REG_OPENER } from './ghost.js';
 import { FIFO_OPENER } from './fifo.js';
 import { INET_OPENER } from './inet.js';
+import { INOTIFY_OPENER } from './inotify.js';
 import { setReuseAddr } from './sk_opts.js';
 import { MEMFD_OPENER } from './memfd.js';
 import { UNIXSK_OPENER } from './unix_sk.js';
@@ -32,6 +33,7 @@ const OPENERS: ReadonlyMap<number, FileKindOpener> = new Map([
   [FdTypes.FIFO, FIFO_OPENER],
   [FdTypes.MEMFD, MEMFD_OPENER],
   [FdTypes.UNIXSK, UNIXSK_OPENER],
+  [FdTypes.INOTIFY, INOTIFY_OPENER],
   [FdTypes.INETSK, INET_OPENER],
   [FdTypes.PACKETSK, PACKETSK_OPENER],
   [FdTypes.NETLINKSK, NETLINKSK_OPENER],
