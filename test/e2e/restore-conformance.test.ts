@@ -2,14 +2,18 @@
  * criu-ts restores the image sets upstream CRIU 4.2 wrote (test/fixtures/conformance, README
  * there): the tasks come back with the PIDs of pstree.img, their memory areas exactly as the
  * images have them (no bootstrap left), and they run on — sleep sleeps, the bash loop counts on
- * in /tmp/cnt, the pipeline's shell keeps starting sleeps while yes writes. Each set needs its PIDs
+ * in /tmp/cnt, the pipeline's shell keeps starting sleeps while yes writes, the Python program's
+ * threads live and its pipe, socketpair and TCP connection (with --tcp-established) hold their
+ * bytes and carry new ones. Each set needs its PIDs
  * free on this machine: a set whose PID is taken is skipped, saying which.
  */
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { decodeImage, encodeImage } from '../../src/images/framing.js';
+import { MSG, close, pidfdGetfd, pidfdOpen, read, recvmsg, sendmsg } from '../../src/sys/index.js';
 import { CONFORMANCE_DIR } from '../support/paths.js';
 import { pause, waitFor } from '../support/programs.js';
 import { criuTs, imageAreas, mapsAreas, pidTaken, seedsAlive, statOf, waitGone } from '../support/restore.js';
@@ -41,6 +45,7 @@ const SETS: Record<string, number[]> = {
   sleep: [15349],
   'bash-loop': [14711, 14834],
   pipeline: [15396, 15398, 15399, 15407],
+  'python-state': [15368, 15370],
 };
 
 /** Why a set cannot be restored here, or null. */
@@ -59,11 +64,11 @@ function skipIfTaken(ctx: { skip: (condition: boolean, note?: string) => void },
   ctx.skip(why !== null, why ?? undefined);
 }
 
-function restoreSet(set: string): string {
+function restoreSet(set: string, extra: string[] = []): string {
   const dir = join(scratch, set);
   rmSync(dir, { recursive: true, force: true });
   cpSync(join(CONFORMANCE_DIR, set, 'images'), dir, { recursive: true });
-  const out = criuTs(['restore', '-D', dir, '-d', '-o', 'restore.log']);
+  const out = criuTs(['restore', '-D', dir, '-d', '-o', 'restore.log', ...extra]);
   groups.push(SETS[set]![0]!);
   expect(out.stderr).toBe('');
   expect(out.status).toBe(0);
@@ -115,6 +120,54 @@ describe('criu-ts restores the conformance sets of CRIU 4.2', () => {
     // The reader's sleep (15407) ends; the reader reads another line and starts a new sleep.
     waitFor(() => children(15399).some((c) => c !== 15407), 'the reader to start a new sleep', 5000);
     expect(statOf(15398).state).toMatch(/[SR]/);
+  });
+
+  it('python-state: two threads; its pipe, file, eventfd, unix socketpair and TCP connection hold what they held, and the connection carries data', (ctx) => {
+    skipIfTaken(ctx, 'python-state');
+    const portTaken = spawnSync('sh', ['-c', 'ss -Htln "sport = :47001"'], { encoding: 'utf8' }).stdout.trim() !== '';
+    if (portTaken) console.warn('skipped: port 47001 (python-state) is in use');
+    ctx.skip(portTaken, 'port 47001 is in use on this machine');
+    // What the workload had open, as its README says: 100 bytes it wrote itself.
+    mkdirSync('/tmp/conformance', { recursive: true });
+    writeFileSync('/tmp/conformance/data.txt', '0123456789'.repeat(10));
+    restoreSet('python-state', ['--tcp-established']);
+    const pid = 15368;
+    expect(statOf(pid).comm).toBe('python3');
+    expect(readdirSync(`/proc/${pid}/task`).map(Number).sort()).toEqual([15368, 15370]);
+    expect(readFileSync(`/proc/${pid}/fdinfo/5`, 'utf8')).toMatch(/^pos:\s+42\n/);
+
+    const pidfd = pidfdOpen(pid);
+    const take = (fd: number) => pidfdGetfd(pidfd, fd);
+    const got = (fd: number, n: number, how: 'read' | 'recv' = 'recv') => {
+      const buf = Buffer.alloc(n);
+      const len = how === 'read' ? read(fd, buf) : recvmsg(fd, buf, { flags: MSG.DONTWAIT }).bytes;
+      return buf.subarray(0, len).toString();
+    };
+    const [pipeR, unixB, efd, client, server] = [3, 7, 8, 10, 11].map(take) as [number, number, number, number, number];
+    try {
+      expect(got(pipeR, 64, 'read')).toBe('pipe-data-before-dump\n');
+      expect(got(unixB, 64)).toBe('unix-queued');
+      const counter = Buffer.alloc(8);
+      read(efd, counter);
+      expect(counter.readBigUInt64LE()).toBe(7n);
+      // The bytes in flight in the connection at the dump, then new ones both ways.
+      waitFor(() => recvmsg(server, Buffer.alloc(64), { flags: MSG.PEEK | MSG.DONTWAIT }).bytes === 13, 'the 13 bytes in flight');
+      expect(got(server, 64)).toBe('tcp-in-flight');
+      sendmsg(client, { data: Buffer.from('after the restore') });
+      sendmsg(server, { data: Buffer.from('and back') });
+      waitFor(() => recvmsg(server, Buffer.alloc(64), { flags: MSG.PEEK | MSG.DONTWAIT }).bytes === 17, 'data from the client');
+      expect(got(server, 64)).toBe('after the restore');
+      waitFor(() => recvmsg(client, Buffer.alloc(64), { flags: MSG.PEEK | MSG.DONTWAIT }).bytes === 8, 'data from the server');
+      expect(got(client, 64)).toBe('and back');
+    } finally {
+      for (const fd of [pipeR, unixB, efd, client, server, pidfd]) close(fd);
+    }
+    // The worker thread sleeps 0.2 s at a time, the main one 0.1 s: both keep switching.
+    const switches = (tid: number) => Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))![1]);
+    const before = [switches(15368), switches(15370)];
+    pause(700);
+    expect(switches(15368)).toBeGreaterThan(before[0]! + 3);
+    expect(switches(15370)).toBeGreaterThan(before[1]! + 1);
   });
 
   it('a failure in the second task kills the first one too, and the seed', (ctx) => {
