@@ -61,7 +61,7 @@ export {
   type Stat,
 } from './io.js';
 export { getPipeSize, pipe2, setPipeSize, splice, tee, vmsplice } from './pipe.js';
-export { KERNEL_NCCS, TTY_IOCTL, ttyGetInt, ttyGetTermios, ttyGetWinsize, type KernelTermios, type Winsize } from './tty.js';
+export { KERNEL_NCCS, TTY_IOCTL, ttyControl, ttyGetInt, ttyGetTermios, ttyGetWinsize, ttySetInt, ttySetTermios, ttySetWinsize, type KernelTermios, type Winsize } from './tty.js';
 export { MAX_HANDLE_SZ, nameToHandleAt, openByHandleAt, type FileHandle } from './handle.js';
 export {
   decodeSockAddr,

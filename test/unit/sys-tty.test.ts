@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { KERNEL_NCCS, O, TTY_IOCTL, close, fstat, isSysError, nameToHandleAt, open, openByHandleAt, ttyGetInt, ttyGetTermios, ttyGetWinsize } from '../../src/sys/index.js';
+import { KERNEL_NCCS, O, TTY_IOCTL, close, fstat, isSysError, nameToHandleAt, open, openByHandleAt, ttyControl, ttyGetInt, ttyGetTermios, ttyGetWinsize, ttySetInt, ttySetTermios, ttySetWinsize } from '../../src/sys/index.js';
 import { withFds } from '../support/fds.js';
 
 const work = mkdtempSync(join(tmpdir(), 'criu-ts-sys-tty-'));
@@ -56,6 +56,30 @@ describe('sys: tty ioctls and file handles', () => {
         error = err;
       }
       expect(isSysError(error, 'ENOTTY')).toBe(true);
+    });
+  });
+
+  it("sets a pty's termios (current and locked), window size, lock, packet mode and exclusive flag", () => {
+    withFds((keep) => {
+      const master = keep(open('/dev/ptmx', { flags: O.RDWR | O.NOCTTY | O.CLOEXEC }));
+      ttySetInt(master, 'TIOCSPTLCK', 0);
+      expect(ttyGetInt(master, 'TIOCGPTLCK')).toBe(0);
+      const slave = keep(open(`/dev/pts/${ttyGetInt(master, 'TIOCGPTN')}`, { flags: O.RDWR | O.NOCTTY | O.CLOEXEC }));
+      const t = ttyGetTermios(slave);
+      const cc = Uint8Array.from(t.cc);
+      cc[6] = 3; // VMIN
+      ttySetTermios(slave, { ...t, lflag: t.lflag & ~0o10, cc }); // no ECHO
+      expect(ttyGetTermios(slave)).toEqual({ ...t, lflag: t.lflag & ~0o10, cc });
+      ttySetTermios(slave, { iflag: 0, oflag: 0, cflag: 0, lflag: 0o10, line: 0, cc: new Uint8Array(KERNEL_NCCS) }, { locked: true });
+      expect(ttyGetTermios(slave, { locked: true }).lflag).toBe(0o10);
+      ttySetWinsize(slave, { row: 33, col: 111, xpixel: 1, ypixel: 2 });
+      expect(ttyGetWinsize(master)).toEqual({ row: 33, col: 111, xpixel: 1, ypixel: 2 });
+      ttySetInt(master, 'TIOCPKT', 1);
+      expect(ttyGetInt(master, 'TIOCGPKT')).toBe(1);
+      ttyControl(slave, 'TIOCEXCL');
+      expect(ttyGetInt(slave, 'TIOCGEXCL')).toBe(1);
+      ttySetInt(master, 'TIOCSPTLCK', 1);
+      expect(ttyGetInt(master, 'TIOCGPTLCK')).toBe(1);
     });
   });
 
