@@ -1,7 +1,7 @@
 /**
  * `criu-ts dump -t PID -D DIR [-R|--leave-running] [-s|--leave-stopped] [-o LOG] [-v[N]]
  *  [--timeout SECONDS] [--pidfile FILE] [-j|--shell-job] [--ext-unix-sk] [--tcp-established]
- *  [--tcp-close]`:
+ *  [--tcp-close] [--skip-in-flight]`:
  * CRIU's dump command. The log goes into the images directory (like CRIU's -o); SIGINT, SIGTERM
  * and SIGHUP stop the dump cleanly (the tree runs on, no images land).
  */
@@ -24,6 +24,7 @@ export async function dumpCommand(args: string[]): Promise<number> {
       'shell-job': { type: 'boolean', short: 'j', default: false },
       'tcp-established': { type: 'boolean', default: false },
       'tcp-close': { type: 'boolean', default: false },
+      'skip-in-flight': { type: 'boolean', default: false },
       'ext-unix-sk': { type: 'boolean', default: false },
       pidfile: { type: 'string' },
       timeout: { type: 'string' },
@@ -62,6 +63,7 @@ export async function dumpCommand(args: string[]): Promise<number> {
       extUnixSk: values['ext-unix-sk'],
       tcpEstablished: values['tcp-established'],
       tcpClose: values['tcp-close'],
+      skipInFlight: values['skip-in-flight'],
       ...(timeout === undefined ? {} : { freezeTimeoutMs: timeout * 1000 }),
     });
     if (values.pidfile !== undefined) writeFileSync(values.pidfile, `${pid}\n`);

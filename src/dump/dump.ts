@@ -58,6 +58,8 @@ export interface DumpOptions {
   tcpEstablished?: boolean;
   /** `--tcp-close`: connected TCP sockets are recorded without their stream, to be restored closed. */
   tcpClose?: boolean;
+  /** `--skip-in-flight`: connections a listener has not accepted yet are let go. */
+  skipInFlight?: boolean;
 }
 
 export interface DumpResult {
@@ -157,6 +159,7 @@ export async function dumpTree(rootPid: number, opts: DumpOptions): Promise<Dump
       writer,
       shmem,
       ...(opts.tcpClose ? { tcp: 'close' as const } : tcp === undefined ? {} : { tcp }),
+      skipInFlight: opts.skipInFlight ?? false,
     }),
     pstree: [],
     fdinfoWritten: new Set(),

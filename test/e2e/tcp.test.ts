@@ -381,6 +381,39 @@ describe('established TCP connections (--tcp-established)', () => {
     expect(client.problem).toMatch(/ECONNRESET|closed/);
   });
 
+  it('a connection still in the accept queue stops the dump, unless --skip-in-flight lets it go', async () => {
+    const port = await freePort('127.0.0.1');
+    const server = startProgram('tcp_echo_server', { args: ['4', String(port), '1'] });
+    const client = new StreamClient('127.0.0.1', port);
+    await waitOutput(server, /accepted 1/);
+    const waiting = netConnect({ host: '127.0.0.1', port }); // never accepted
+    sockets.push(waiting);
+    let waitingError = '';
+    waiting.on('error', (err: NodeJS.ErrnoException) => (waitingError = err.code ?? err.message));
+    await new Promise<void>((r) => waiting.on('connect', () => r()));
+    const dir = join(scratch, `inflight-${++serial}`);
+    const refused = await criuTsAsync(['dump', '-t', String(server.pid), '-D', dir, '--tcp-established']);
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toMatch(/has 1 connection\(s\) not accepted yet, which would be lost \(--skip-in-flight lets them go\) \[FD_UNSUPPORTED\]/);
+    expect(taskState(server.pid)).toMatch(/[SR]/);
+
+    const dump = await criuTsAsync(['dump', '-t', String(server.pid), '-D', dir, '--tcp-established', '--skip-in-flight', '-o', 'dump.log']);
+    expect(dump.stderr).toBe('');
+    expect(dump.status).toBe(0);
+    runIdOf(dir);
+    await waitUntil(() => !pidTaken(server.pid), `PID ${server.pid} to be free`);
+    const restore = await criuTsAsync(['restore', '-D', dir, '-d', '--tcp-established', '-o', 'restore.log']);
+    expect(restore.stderr).toBe('');
+    expect(restore.status).toBe(0);
+    restored.add(server.pid);
+    const seen = client.received;
+    await waitUntil(() => client.received > seen + 100_000, 'the accepted client carries on');
+    expect(client.problem).toBeUndefined();
+    // The one let go was reset when the dumped listener went away.
+    await waitUntil(() => waitingError !== '', 'the connection let go to be reset');
+    expect(waitingError).toBe('ECONNRESET');
+  });
+
   const redis = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).stdout.trim();
   it.skipIf(redis === '')('redis-server (Debian\'s) keeps its client mid-session, a command sent while it was dumped answered after the restore', async () => {
     const port = await freePort('127.0.0.1');

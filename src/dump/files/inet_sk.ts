@@ -102,7 +102,11 @@ export function dumpInetSocket(f: FdFacts, ctx: FdDumpContext, opts: { family: n
   } else if (udp) {
     if (getsockoptInt(f.local, { level: NET.SOL_UDP, name: NET.UDP_CORK }) !== 0) refuse(`UDP socket ${f.link} on ${where} is corked (a datagram is being built)`);
   } else if (sk.state === TCP_STATE.LISTEN) {
-    if (sk.rqueue !== 0) refuse(`TCP listener ${f.link} on ${where} has ${sk.rqueue} connection(s) not accepted yet, which would be lost`);
+    // CRIU's --skip-in-flight: connections still in the accept queue are let go (their peers
+    // see a reset once the listener is gone); without it they stop the dump.
+    if (sk.rqueue !== 0 && !ctx.options.skipInFlight) {
+      refuse(`TCP listener ${f.link} on ${where} has ${sk.rqueue} connection(s) not accepted yet, which would be lost (--skip-in-flight lets them go)`);
+    }
   } else if (sk.state !== TCP_STATE.CLOSE) {
     const conn = `TCP connection ${f.link} ${where} -> ${endpoint(family, sk.dst, sk.dstPort)}`;
     const tcp = ctx.options.tcp;

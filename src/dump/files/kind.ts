@@ -71,6 +71,8 @@ export interface FdDumpOptions {
    * absent, they are refused.
    */
   tcp?: TcpConnections | 'close';
+  /** `--skip-in-flight`: a listener's connections not accepted yet are let go, not refused. */
+  skipInFlight?: boolean;
 }
 
 /** Everything known of one fd when its kind handles it. */
