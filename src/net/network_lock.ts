@@ -30,7 +30,7 @@ export interface LockedConnection {
 }
 
 /** The mark CRIU's TCP repair code puts on the packets it sends itself (SOCCR_MARK). */
-const SOCCR_MARK = 0xc114;
+export const SOCCR_MARK = 0xc114;
 
 /**
  * CRIU's table name for a run id: it formats "inet CRIU-<id>" into a 32-byte buffer, so a UUID run
