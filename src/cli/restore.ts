@@ -5,6 +5,11 @@
  * SIGTERM and SIGHUP to it, and exits with its exit code (128 + the signal if a signal killed it);
  * with -d it exits once the tree runs. The log goes into the images directory, like CRIU's -o.
  * A signal during the restore itself abandons it: every task created is killed.
+ *
+ * `--unshare pid` restores the tree into a PID namespace (and a /proc) of its own, so that PIDs in
+ * use here do not stop it (CRIU's criu-ns wrapper does this around criu restore). The pidfile then
+ * gets the root's PID on this machine, and attached criu-ts waits for the namespace's init, which
+ * exits with the root's exit code once the last task of the namespace is gone.
  */
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
@@ -30,10 +35,14 @@ export async function restoreCommand(args: string[]): Promise<number> {
       'tcp-established': { type: 'boolean', default: false },
       'tcp-close': { type: 'boolean', default: false },
       'ext-unix-sk': { type: 'boolean', default: false },
+      unshare: { type: 'string' },
     },
     allowNegative: false,
   });
   if (values['shell-job']) throw new CriuTsError('USAGE', '--shell-job is not supported yet');
+  if (values.unshare !== undefined && values.unshare !== 'pid') {
+    throw new CriuTsError('USAGE', `--unshare ${values.unshare}: only the pid namespace can be unshared (--unshare pid)`);
+  }
   const dir = values['images-dir'] ?? '.';
   const logFile = values['log-file'] === undefined ? undefined : isAbsolute(values['log-file']) ? values['log-file'] : join(dir, values['log-file']);
   const verbose = values.verbosity !== undefined && values.verbosity !== '0';
@@ -65,12 +74,14 @@ export async function restoreCommand(args: string[]): Promise<number> {
       tcpEstablished: values['tcp-established'],
       tcpClose: values['tcp-close'],
       extUnixSk: values['ext-unix-sk'],
+      unsharePid: values.unshare === 'pid',
     });
-    root = result.rootPid;
+    root = result.rootHostPid;
     if (values.pidfile !== undefined) writeFileSync(values.pidfile, `${root}\n`);
-    log(`restore finished: ${result.pids.length} task(s), root ${root}, ${result.stats.totalMs.toFixed(1)} ms`);
+    const where = result.initPid === undefined ? '' : ` (PID ${root} here, in a PID namespace whose init is ${result.initPid})`;
+    log(`restore finished: ${result.pids.length} task(s), root ${result.rootPid}${where}, ${result.stats.totalMs.toFixed(1)} ms`);
     if (values['restore-detached']) return 0;
-    return await waitForRoot(root, log);
+    return await waitForRoot(result.initPid ?? root, log);
   } catch (err) {
     log(`Error: ${err instanceof Error ? err.message : String(err)}`);
     throw err;

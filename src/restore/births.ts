@@ -135,7 +135,9 @@ export function planBirths(plan: RestorePlan, isFree: (pid: number) => boolean =
     if (task.sid === task.pid) unsupported(task, `it leads session ${task.sid} but is in process group ${task.pgid}, which the kernel does not allow`);
     const leader = plan.byPid.get(task.pgid);
     if (leader !== undefined && leader.sid !== task.sid) unsupported(task, `its process group ${task.pgid} is led by task ${leader.pid} of another session (${leader.sid})`);
-    if (leader === undefined && !groupHelpers.has(task.pgid)) {
+    // A helper that leads the session leads its group too.
+    const helper = byPid.get(task.pgid);
+    if (leader === undefined && (helper === undefined || helper.task !== undefined || !helper.setsid) && !groupHelpers.has(task.pgid)) {
       if (used.has(task.pgid) || !isFree(task.pgid)) {
         throw new RestoreError('PID_TAKEN', `PID ${task.pgid} is in use, and the helper that leads process group ${task.pgid} of task ${task.pid} needs it`, { pid: task.pgid, image: 'pstree.img' });
       }

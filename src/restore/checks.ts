@@ -10,14 +10,18 @@ import { VMA } from './constants.js';
 import { RestoreError } from './errors.js';
 import { remapsOf } from './files/ghost.js';
 import type { RestorePlan, TaskPlan } from './plan.js';
+import { UNSHARE_HINT } from './tree.js';
 
 /** The highest PID this kernel hands out, plus one (`/proc/sys/kernel/pid_max`). */
 export function pidMax(): number {
   return Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8').trim());
 }
 
-/** `stat /proc/PID` — every PID and TID of the tree is free (a thread's TID shows there too). */
-export function checkPidsFree(plan: RestorePlan): void {
+/**
+ * `stat /proc/PID` — every PID and TID of the tree is free (a thread's TID shows there too). With
+ * a PID namespace of the restore's own (`pidns`), only PID 1 is taken: by the namespace's init.
+ */
+export function checkPidsFree(plan: RestorePlan, opts?: { pidns?: boolean }): void {
   const max = pidMax();
   for (const task of plan.tasks) {
     for (const t of task.threads) {
@@ -25,8 +29,11 @@ export function checkPidsFree(plan: RestorePlan): void {
       if (t.tid >= max) {
         throw new RestoreError('RESTORE_UNSUPPORTED', `PID ${t.tid} (${who}) is above this kernel's pid_max ${max}`, { pid: task.pid, image: 'pstree.img' });
       }
-      if (existsSync(`/proc/${t.tid}`)) {
-        throw new RestoreError('PID_TAKEN', `PID ${t.tid} is in use on this machine, and ${who} needs it`, { pid: t.tid, image: 'pstree.img' });
+      if (opts?.pidns && t.tid === 1) {
+        throw new RestoreError('RESTORE_UNSUPPORTED', `PID 1 (${who}) is the init of the new PID namespace: a tree that was a namespace's init cannot be restored with --unshare pid`, { pid: task.pid, image: 'pstree.img' });
+      }
+      if (!opts?.pidns && existsSync(`/proc/${t.tid}`)) {
+        throw new RestoreError('PID_TAKEN', `PID ${t.tid} is in use on this machine, and ${who} needs it: ${UNSHARE_HINT}`, { pid: t.tid, image: 'pstree.img' });
       }
     }
   }

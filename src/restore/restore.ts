@@ -3,18 +3,20 @@
  *
  *   1. plan: every image read and checked, the PIDs free, the files there with their sizes;
  *      the files opened in the driver (nothing started yet: any failure leaves nothing behind);
- *   2. tree: a seed process (src/restore/seed.ts), the tasks cloned with their PIDs, each by its
- *      own parent, sessions and groups set; the seed then exits, and the root is our child;
+ *   2. tree: a seed process (src/restore/seed.ts), with --unshare pid a PID namespace's init
+ *      under it (src/restore/pidns.ts), the tasks cloned with their PIDs, each by its parent or
+ *      what must make it in its session (src/restore/births.ts), sessions and groups set; the
+ *      seed then exits, and the root (or the init) is our child;
  *   3. per task: a bootstrap area with the restorer blob, the memory (src/restore/mm.ts), the fd
  *      table and fs (src/restore/files/install.ts), the threads (src/restore/threads.ts), the
  *      task-wide and per-thread state (src/restore/state.ts), then each thread into its saved
  *      state and the bootstrap unmapped (src/restore/switch.ts); every task waits, stopped;
- *   4. all tasks let go at once (PTRACE_DETACH).
+ *   4. all tasks let go at once (PTRACE_DETACH); the namespace's init starts reaping.
  *
  * Any failure after step 1 kills every task created (SIGKILL) and reaps it before the error,
  * which names the task, the image and the step, is thrown.
  */
-import { statSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { CriuTsError } from '../errors.js';
 import { readMaps } from '../proc/index.js';
 import { ptraceStats, resetPtraceStats, type Tracee } from '../ptrace/index.js';
@@ -34,7 +36,8 @@ import { startSeed } from './seed.js';
 import { taskStateBatch, threadSigmask, threadStateBatch } from './state.js';
 import { dropBootstrap, enterThread } from './switch.js';
 import { createThreads } from './threads.js';
-import { createTree, type LiveTask } from './tree.js';
+import { checkParents, createTree, type LiveTask } from './tree.js';
+import { startPidNamespace, startReaping, type PidNamespace } from './pidns.js';
 import { posixTimersOf, restorePosixTimers } from './posix_timers.js';
 import { seccompDataBytes, seccompSteps, suspendSeccomp, verifySeccomp } from './seccomp.js';
 import { sharesWithParent } from './shared.js';
@@ -57,11 +60,18 @@ export interface RestoreOptions {
   tcpClose?: boolean;
   /** `--ext-unix-sk`: Unix sockets dumped with a peer outside the tree connect to it again (by its name). */
   extUnixSk?: boolean;
+  /** `--unshare pid`: the tree gets a PID namespace (and /proc) of its own, where its PIDs are free (src/restore/pidns.ts). */
+  unsharePid?: boolean;
 }
 
 /** What a restore did. */
 export interface RestoreResult {
+  /** The root's PID in the images. */
   rootPid: number;
+  /** The root's PID on this machine: `rootPid`, unless the tree has a PID namespace of its own. */
+  rootHostPid: number;
+  /** With --unshare pid: the namespace's init on this machine, our child, which exits with the root's exit code. */
+  initPid?: number;
   pids: number[];
   stats: { planMs: number; treeMs: number; tasksMs: number; totalMs: number; pages: bigint; ptraceStops: number };
 }
@@ -77,7 +87,7 @@ export async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> 
   resetPtraceStats();
   const rarch = restoreArch(hostArch());
   const plan = loadPlan(opts.imagesDir, { arch: hostArch(), pageSize: pageSize() });
-  checkPidsFree(plan);
+  checkPidsFree(plan, { pidns: opts.unsharePid ?? false });
   checkFiles(plan);
   checkTcpOptions(plan, opts);
   const files = DriverFiles.openAll(plan, { ...(opts.tcpClose ? { tcp: 'close' } : opts.tcpEstablished ? { tcp: 'established' } : {}), extUnixSk: opts.extUnixSk ?? false, log });
@@ -92,16 +102,19 @@ export async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> 
     if (opts.interrupted?.()) throw new RestoreError('RESTORE_INTERRUPTED', `Restore of ${plan.dir} interrupted: every task created was killed`);
   };
   let treeMs = 0;
+  let ns: PidNamespace | undefined;
   try {
     const seed = startSeed({ avoid: new Set(plan.tasks.flatMap((t) => t.threads.map((th) => th.tid))) });
     registry.addProcess(seed);
     try {
-      live = createTree(plan, seed, registry, { log });
+      if (opts.unsharePid) ns = startPidNamespace(seed, registry, { log });
+      live = createTree(plan, seed, registry, { log, ...(ns === undefined ? { isFree: (pid) => !existsSync(`/proc/${pid}`) } : { init: ns.init }) });
     } catch (err) {
       throw stepFailed(err, { pid: plan.root.pid, step: 'create the tree', image: 'pstree.img' });
     }
     retireSeed(seed, registry);
-    files.setOwners();
+    const tree = live;
+    files.setOwners((pid) => tree.get(pid)?.leader.pid ?? pid);
     treeMs = performance.now() - t0 - planMs;
     log(`tree: ${live.size} task(s) in ${treeMs.toFixed(1)} ms`);
     const shmemOwners = new Map<bigint, { pid: number; start: bigint; end: bigint }>();
@@ -109,9 +122,10 @@ export async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> 
     for (const task of live.values()) {
       if (task.plan.zombie) continue;
       await checkInterrupt();
-      pages += restoreTask(plan, task, { rarch, files, registry, shmemOwners, epollsDone, log });
+      pages += restoreTask(plan, task, { rarch, files, registry, shmemOwners, epollsDone, log, ...(ns === undefined ? {} : { driverPidfd: ns.driverPidfd }) });
     }
     finishZombies(plan, live, log);
+    checkParents(plan, live);
     await checkInterrupt();
   } catch (err) {
     const left = registry.killAll();
@@ -125,10 +139,13 @@ export async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> 
   files.close();
   if (connections > 0 || opts.tcpClose) unlockNetwork(plan, tcpConnectionsOf(plan), log);
   release(live);
+  if (ns !== undefined) startReaping(ns, rarch.blob(), plan.root.pid);
   const totalMs = performance.now() - t0;
   log(`restored ${live.size} task(s) in ${totalMs.toFixed(1)} ms`);
   return {
     rootPid: plan.root.pid,
+    rootHostPid: live.get(plan.root.pid)!.leader.pid,
+    ...(ns === undefined ? {} : { initPid: ns.init.pid }),
     pids: plan.tasks.map((t) => t.pid),
     stats: { planMs, treeMs, tasksMs: totalMs - planMs - treeMs, totalMs, pages, ptraceStops: ptraceStats().stops },
   };
@@ -163,6 +180,8 @@ interface TaskDeps {
   shmemOwners: Map<bigint, { pid: number; start: bigint; end: bigint }>;
   /** Epoll files whose targets a task already added. */
   epollsDone: Set<number>;
+  /** Where each task holds a pidfd of the driver already (--unshare pid). */
+  driverPidfd?: number;
   log: (m: string) => void;
 }
 
@@ -174,7 +193,7 @@ function restoreTask(plan: RestorePlan, task: LiveTask, deps: TaskDeps): bigint 
   let step = 'map its bootstrap area';
   let image: string | undefined = `mm-${p.pid}.img`;
   try {
-    const current = readMaps(p.pid);
+    const current = readMaps(leader.pid);
     const vdso = planVdso(p.pid, p.mm!.vmas ?? [], current);
     const xstateSize = leader.xstateSize();
     const layout = bootstrapLayout(deps.rarch.blob().bytes.length, plan.pageSize, {
@@ -187,17 +206,21 @@ function restoreTask(plan: RestorePlan, task: LiveTask, deps: TaskDeps): bigint 
     });
     const taken = [...(p.mm!.vmas ?? []).map((v) => ({ start: v.start, end: v.end })), ...current.map((m) => ({ start: m.start, end: m.end }))];
     const taskSize = leader.arch.taskSize();
-    const rseq = rseqOf(p.pid);
+    const rseq = rseqOf(leader.tid);
     const boot = Bootstrap.map(leader, { blob: deps.rarch.blob(), layout, taken, ceiling: taskSize });
     leader.setSigmask(BLOCK_BUT_TRAP);
 
     step = 'restore its memory';
-    const mem = restoreMemory({ plan, task: p, leader, boot, vdso, taskSize, shmemOwners: deps.shmemOwners, sameExe: sameExe(plan, p.pid), rseq }, deps.log);
+    const mem = restoreMemory({ plan, task: p, leader, boot, vdso, taskSize, shmemOwners: deps.shmemOwners, sameExe: sameExe(plan, p.pid, leader.pid), rseq }, deps.log);
     const memMs = performance.now() - started;
 
     step = 'install its files';
     image = `fdinfo-${p.ids!.files_id}.img`;
-    installFiles(plan, p, deps.files, leader, boot, deps.epollsDone, { fds: !sharesWithParent(plan, p, 'files'), fs: !sharesWithParent(plan, p, 'fs') });
+    installFiles(plan, p, deps.files, leader, boot, deps.epollsDone, {
+      fds: !sharesWithParent(plan, p, 'files'),
+      fs: !sharesWithParent(plan, p, 'fs'),
+      ...(deps.driverPidfd === undefined ? {} : { driverPidfd: deps.driverPidfd }),
+    });
 
     step = 'create its threads';
     image = 'pstree.img';
@@ -244,7 +267,7 @@ function restoreTask(plan: RestorePlan, task: LiveTask, deps: TaskDeps): bigint 
     step = 'unmap its bootstrap area';
     image = undefined;
     dropBootstrap(leader, boot, deferred);
-    writeProcFile(p.pid, 'oom_score_adj', p.threads[0]!.core.tc?.oom_score_adj);
+    writeProcFile(leader.pid, 'oom_score_adj', p.threads[0]!.core.tc?.oom_score_adj);
     deps.log(`task ${p.pid}: ${p.mm!.vmas?.length ?? 0} areas, ${mem.pages} bytes of pages (${memMs.toFixed(1)} ms), ${p.fds!.length} fds, ${task.threads.length} thread(s), ready in ${(performance.now() - started).toFixed(1)} ms`);
     return mem.pages / BigInt(plan.pageSize);
   } catch (err) {
@@ -284,11 +307,11 @@ function rseqOf(pid: number): RseqConfiguration | undefined {
   }
 }
 
-/** Is the image's executable the file the task runs now (then PR_SET_MM_MAP keeps it)? */
-function sameExe(plan: RestorePlan, pid: number): boolean {
+/** Is the image's executable the file task `pid` (`hostPid` here) runs now (then PR_SET_MM_MAP keeps it)? */
+function sameExe(plan: RestorePlan, pid: number, hostPid: number): boolean {
   const reg = plan.files.get(plan.byPid.get(pid)!.mm!.exe_file_id)!.reg!;
   try {
-    const now = statSync(`/proc/${pid}/exe`);
+    const now = statSync(`/proc/${hostPid}/exe`);
     const then = statSync(reg.name);
     return now.dev === then.dev && now.ino === then.ino;
   } catch {
@@ -310,6 +333,6 @@ function release(live: Map<number, LiveTask>): void {
   for (const task of live.values()) {
     if (task.plan.zombie) continue;
     for (const t of task.threads) t.detach(0);
-    if (task.plan.state === TASK_STATE.STOPPED) kill(task.plan.pid, SIG.STOP);
+    if (task.plan.state === TASK_STATE.STOPPED) kill(task.leader.pid, SIG.STOP);
   }
 }

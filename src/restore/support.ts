@@ -8,7 +8,8 @@ import { VMA } from './constants.js';
 import { RestoreError } from './errors.js';
 import { checkRemaps } from './files/ghost.js';
 import { checkSeccomp } from './seccomp.js';
-import { checkSharing } from './shared.js';
+import { planBirths } from './births.js';
+import { checkSharing, shareFlags } from './shared.js';
 import type { RestorePlan, TaskPlan } from './plan.js';
 
 /** The fd kinds restore opens (src/restore/files). */
@@ -37,8 +38,8 @@ export function checkSupported(plan: RestorePlan): void {
   }
   checkRemaps(plan);
   checkSharing(plan);
+  checkBirths(plan);
   for (const task of plan.tasks) {
-    checkGroups(plan, task);
     if (task.zombie) continue;
     checkTask(plan, task);
   }
@@ -50,11 +51,16 @@ function unsupported(task: TaskPlan, image: string, what: string): never {
   throw new RestoreError('RESTORE_UNSUPPORTED', `Task ${task.pid} (${image}): ${what}`, { pid: task.pid, image });
 }
 
-function checkGroups(plan: RestorePlan, task: TaskPlan): void {
-  if (task.sid !== plan.root.sid) unsupported(task, 'pstree.img', `it is in session ${task.sid}, not the root's session ${plan.root.sid} (nested sessions are not restored yet)`);
-  const leader = plan.byPid.get(task.pgid);
-  if (leader === undefined) unsupported(task, 'pstree.img', `its process group ${task.pgid} has no leader in the tree`);
-  if (leader.zombie && leader.pid !== task.pid) unsupported(task, 'pstree.img', `its process group leader ${task.pgid} is a zombie`);
+/**
+ * Sessions and groups the birth of the tree can make (src/restore/births.ts); a task made by
+ * another than its parent (an adopted one) cannot share its fd table or fs with that parent.
+ */
+function checkBirths(plan: RestorePlan): void {
+  for (const b of planBirths(plan).births) {
+    if (b.task !== undefined && b.creator !== 0 && b.creator !== b.task.ppid && shareFlags(plan, b.task) !== 0n) {
+      unsupported(b.task, imageFileName('ids', b.pid), `it was adopted by its parent ${b.task.ppid} and shares its fd table or fs with it, which cannot be made again`);
+    }
+  }
 }
 
 function checkTask(plan: RestorePlan, task: TaskPlan): void {

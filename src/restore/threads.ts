@@ -10,7 +10,7 @@ import { CLONE, CLONE_ARGS, CLONE_ARGS_SIZE, encodeCloneArgs, errnoName } from '
 import type { Bootstrap } from './bootstrap.js';
 import { RestoreError } from './errors.js';
 import type { TaskRegistry } from './registry.js';
-import { awaitBirth, type LiveTask } from './tree.js';
+import { awaitBirth, UNSHARE_HINT, type LiveTask } from './tree.js';
 
 const THREAD_FLAGS = CLONE.VM | CLONE.FS | CLONE.FILES | CLONE.SIGHAND | CLONE.THREAD | CLONE.SYSVSEM;
 
@@ -22,14 +22,17 @@ export function createThreads(task: LiveTask, boot: Bootstrap, registry: TaskReg
   const args = boot.data; // the data part is free between batches
   withRemote(leader, (r) => {
     for (const t of extra) {
+      const known = r.newTasks.length;
       leader.writeMemory(args, encodeCloneArgs({ flags: THREAD_FLAGS, setTid: [t.tid] }, { setTidAddr: args + BigInt(CLONE_ARGS.size) }));
       const res = r.call('clone3', args, CLONE_ARGS_SIZE.VER2);
       if (!res.ok) {
-        if (res.code === 'EEXIST') throw new RestoreError('PID_TAKEN', `TID ${t.tid} (a thread of task ${task.plan.pid}) was taken while the task was restored`, { pid: t.tid, image: t.image });
+        if (res.code === 'EEXIST') throw new RestoreError('PID_TAKEN', `TID ${t.tid} (a thread of task ${task.plan.pid}) was taken while the task was restored: ${UNSHARE_HINT}`, { pid: t.tid, image: t.image });
         throw new RestoreError('RESTORE_FAILED', `Thread ${t.tid} of task ${task.plan.pid}: clone3 failed: ${errnoName(res.errno)}`, { pid: task.plan.pid, image: t.image, step: 'create its threads' });
       }
-      if (Number(res.value) !== t.tid) throw new RestoreError('RESTORE_FAILED', `Thread ${t.tid} of task ${task.plan.pid}: clone3 made ${res.value}`, { pid: task.plan.pid, step: 'create its threads' });
-      const thread = Tracee.adopt(t.tid, { pid: task.plan.pid });
+      // The clone event names the thread as this machine numbers it (another TID in a PID namespace of its own).
+      const host = r.newTasks[known];
+      if (Number(res.value) !== t.tid || host === undefined) throw new RestoreError('RESTORE_FAILED', `Thread ${t.tid} of task ${task.plan.pid}: clone3 made ${res.value}`, { pid: task.plan.pid, step: 'create its threads' });
+      const thread = Tracee.adopt(host, { pid: leader.pid });
       registry.addThread(thread);
       task.threads.push(thread);
     }

@@ -266,7 +266,7 @@ describe('criu-ts restore', () => {
     expect(criuTs(['dump', '-t', String(target.pid), '-D', dir, '-R']).status).toBe(0);
     const out = criuTs(['restore', '-D', dir, '-d']);
     expect(out.status).toBe(1);
-    expect(out.stderr).toContain(`PID ${target.pid} is in use on this machine, and task ${target.pid} needs it [PID_TAKEN]`);
+    expect(out.stderr).toContain(`PID ${target.pid} is in use on this machine, and task ${target.pid} needs it: restore with --unshare pid to give the tree a PID namespace of its own [PID_TAKEN]`);
     expect(seedsAlive()).toEqual([]);
   });
 

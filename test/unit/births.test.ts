@@ -67,6 +67,13 @@ describe('planBirths', () => {
     expect(p.helpers.map((h) => h.pid)).toEqual([20]);
   });
 
+  it('lets the helper of a gone session leader lead its group too', () => {
+    const p = planBirths(planOf([[10, 0, 10, 10, 's'], [21, 10, 20, 20]]));
+    expect(show(p)).toEqual(['10<0!@', '[20<10!]', '21<20']);
+    expect(p.joins).toEqual([{ pid: 21, pgid: 20 }]);
+    expect(p.helpers.map((h) => h.pid)).toEqual([20]);
+  });
+
   it('gives an adopted member of a living session a helper with a free pid, made by the leader', () => {
     const p = planBirths(planOf([[10, 0, 10, 10, 's'], [20, 10, 20, 20], [21, 10, 20, 20]]));
     expect(show(p)).toEqual(['10<0!@', '20<10!', '[301<20]', '21<301']);

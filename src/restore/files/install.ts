@@ -35,13 +35,18 @@ const CLOSE_RANGE_ALL = 0xffffffff;
 export interface InstallParts {
   fds: boolean;
   fs: boolean;
+  /**
+   * The fd at which the task holds a pidfd of the driver already (inherited from the seed: with
+   * --unshare pid the driver has no PID the task could open). Without it the task opens one.
+   */
+  driverPidfd?: number;
 }
 
 /** Builds the batch; `expect` lists results whose value the driver predicted. */
 export function fdTableBatch(plan: RestorePlan, task: TaskPlan, files: DriverFiles, boot: Bootstrap, nr: Tracee['arch']['nr'], epollsDone: Set<number>, parts: InstallParts = { fds: true, fs: true }): { batch: Batch; expect: Array<{ ref: ResultRef; value: bigint; what: string }> } {
   const b = new Batch(boot, nr);
   const expect: Array<{ ref: ResultRef; value: bigint; what: string }> = [];
-  if (parts.fds) addFdRecords(b, expect, plan, task, files, epollsDone);
+  if (parts.fds) addFdRecords(b, expect, plan, task, files, epollsDone, parts.driverPidfd);
   if (parts.fs) {
     const cwd = plan.files.get(task.fs!.cwd_id)!.reg!.name;
     b.add('chdir', [b.data.cstring(cwd)], { what: `enter ${cwd}` });
@@ -51,15 +56,27 @@ export function fdTableBatch(plan: RestorePlan, task: TaskPlan, files: DriverFil
 }
 
 /** The fd table: the seed's fds closed, each fd taken from the driver and put in place, epoll targets. */
-function addFdRecords(b: Batch, expect: Array<{ ref: ResultRef; value: bigint; what: string }>, plan: RestorePlan, task: TaskPlan, files: DriverFiles, epollsDone: Set<number>): void {
+function addFdRecords(b: Batch, expect: Array<{ ref: ResultRef; value: bigint; what: string }>, plan: RestorePlan, task: TaskPlan, files: DriverFiles, epollsDone: Set<number>, inherited?: number): void {
   const fds = [...task.fds!].sort((x, y) => x.fd - y.fd);
   const top = fds.length === 0 ? 0 : fds[fds.length - 1]!.fd + 1;
-  b.add('close_range', [0, CLOSE_RANGE_ALL, 0], { what: 'close the fds of the seed' });
-  const first = b.add('pidfd_open', [process.pid, 0], { what: `open a pidfd of the driver ${process.pid}` });
-  expect.push({ ref: first, value: 0n, what: 'the first pidfd' });
-  const pidfd = b.add('fcntl', [first, F.DUPFD_CLOEXEC, top], { what: `move the pidfd to ${top}` });
-  expect.push({ ref: pidfd, value: BigInt(top), what: 'the moved pidfd' });
-  b.add('close', [first], { what: 'close the first pidfd' });
+  let pidfd: ResultRef | number;
+  if (inherited === undefined) {
+    b.add('close_range', [0, CLOSE_RANGE_ALL, 0], { what: 'close the fds of the seed' });
+    const first = b.add('pidfd_open', [process.pid, 0], { what: `open a pidfd of the driver ${process.pid}` });
+    expect.push({ ref: first, value: 0n, what: 'the first pidfd' });
+    pidfd = b.add('fcntl', [first, F.DUPFD_CLOEXEC, top], { what: `move the pidfd to ${top}` });
+    expect.push({ ref: pidfd, value: BigInt(top), what: 'the moved pidfd' });
+    b.add('close', [first], { what: 'close the first pidfd' });
+  } else {
+    if (inherited > 0) b.add('close_range', [0, inherited - 1, 0], { what: 'close the fds of the seed below the pidfd of the driver' });
+    b.add('close_range', [inherited + 1, CLOSE_RANGE_ALL, 0], { what: 'close the fds of the seed above the pidfd of the driver' });
+    pidfd = inherited;
+    if (inherited !== top) {
+      pidfd = b.add('fcntl', [inherited, F.DUPFD_CLOEXEC, top], { what: `move the pidfd of the driver to ${top}` });
+      expect.push({ ref: pidfd, value: BigInt(top), what: 'the moved pidfd' });
+      b.add('close', [inherited], { what: 'close the inherited pidfd of the driver' });
+    }
+  }
   const used = new Set<number>([top]);
   for (const fd of fds) {
     let low = 0;

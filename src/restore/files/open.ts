@@ -89,13 +89,14 @@ export class DriverFiles {
   /**
    * `fcntl(fd, F_SETOWN_EX, {type, pid})` and `fcntl(fd, F_SETSIG, sig)` for every file that had
    * an owner (who gets SIGIO): once the tree exists, since the owner is one of its tasks.
+   * `hostPid` turns a PID of the images into this machine's (they differ with --unshare pid).
    */
-  setOwners(): void {
+  setOwners(hostPid: (pid: number) => number = (pid) => pid): void {
     for (const [id, fd] of this.#byId) {
       const entry = this.#ctx.plan.files.get(id)!;
       const fown = Object.values(entry).find((v): v is { fown: FownEntry } => typeof v === 'object' && v !== null && 'fown' in v)?.fown;
       if (fown === undefined || (fown.pid === 0 && fown.signum === 0)) continue;
-      if (fown.pid !== 0) syscall('fcntl', fd, F.SETOWN_EX, Int32Array.of(fown.pid_type, fown.pid));
+      if (fown.pid !== 0) syscall('fcntl', fd, F.SETOWN_EX, Int32Array.of(fown.pid_type, hostPid(fown.pid)));
       if (fown.signum !== 0) fcntl(fd, F.SETSIG, { arg: fown.signum, what: `set the signal of file ${id}` });
     }
   }
