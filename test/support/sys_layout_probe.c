@@ -60,7 +60,7 @@ int main(void)
 	NRG(sched_getaffinity); NRG(sched_setaffinity); NRG(nanosleep); NRG(clock_gettime);
 	NRG(clock_nanosleep); NRG(getrandom); NRG(personality); NRG(futex); NRG(openat2);
 	NRG(close_range); NRG(capget); NRG(capset); NRG(setresuid); NRG(setresgid); NRG(setgroups); NRG(chroot); NRG(getitimer); NRG(setitimer); NRG(timer_create);
-	NRG(timer_settime); NRG(timer_gettime); NRG(timerfd_create); NRG(timerfd_settime);
+	NRG(timer_settime); NRG(timer_gettime); NRG(timer_delete); NRG(timerfd_create); NRG(timerfd_settime);
 	NRG(timerfd_gettime); NRG(eventfd2); NRG(epoll_create1); NRG(epoll_ctl); NRG(signalfd4);
 	NRG(inotify_init1); NRG(inotify_add_watch); NRG(inotify_rm_watch); NRG(name_to_handle_at); NRG(open_by_handle_at); NRG(fanotify_init); NRG(sched_yield); NRG(getpriority); NRG(setpriority); NRG(sched_setparam); NRG(sched_getparam); NRG(sched_setscheduler); NRG(sched_getscheduler);
 	NRG(umask); NRG(chdir); NRG(fchdir); NRG(mount); NRG(umount2); NRG(pivot_root);
@@ -379,7 +379,7 @@ static void syscalls(void)
 	NR(set_robust_list); NR(get_robust_list); NR(rseq); NR(sched_getaffinity);
 	NR(sched_setaffinity); NR(nanosleep); NR(clock_gettime); NR(clock_nanosleep); NR(getrandom);
 	NR(personality); NR(futex); NR(openat2); NR(close_range); NR(capget); NR(capset); NR(setresuid); NR(setresgid); NR(setgroups); NR(chroot);
-	NR(getitimer); NR(setitimer); NR(timer_create); NR(timer_settime); NR(timer_gettime);
+	NR(getitimer); NR(setitimer); NR(timer_create); NR(timer_settime); NR(timer_gettime); NR(timer_delete);
 	NR(timerfd_create); NR(timerfd_settime); NR(timerfd_gettime); NR(eventfd2); NR(epoll_create1);
 	NR(epoll_ctl); NR(signalfd4); NR(inotify_init1); NR(inotify_add_watch); NR(inotify_rm_watch); NR(name_to_handle_at); NR(open_by_handle_at); NR(fanotify_init); NR(sched_yield);
 	NR(getpriority); NR(setpriority); NR(sched_setparam); NR(sched_getparam); NR(sched_setscheduler); NR(sched_getscheduler); NR(umask); NR(chdir); NR(fchdir); NR(mount); NR(umount2);
