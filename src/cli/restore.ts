@@ -16,6 +16,7 @@ import { isAbsolute, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CriuTsError } from '../errors.js';
 import { restoreTree } from '../restore/restore.js';
+import { keepTerminalSettingsAtExit } from '../restore/shell_job.js';
 import { isSysError, kill, wait4, WAIT } from '../sys/index.js';
 
 const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -39,7 +40,6 @@ export async function restoreCommand(args: string[]): Promise<number> {
     },
     allowNegative: false,
   });
-  if (values['shell-job']) throw new CriuTsError('USAGE', '--shell-job is not supported yet');
   if (values.unshare !== undefined && values.unshare !== 'pid') {
     throw new CriuTsError('USAGE', `--unshare ${values.unshare}: only the pid namespace can be unshared (--unshare pid)`);
   }
@@ -74,9 +74,12 @@ export async function restoreCommand(args: string[]): Promise<number> {
       tcpEstablished: values['tcp-established'],
       tcpClose: values['tcp-close'],
       extUnixSk: values['ext-unix-sk'],
+      shellJob: values['shell-job'],
       unsharePid: values.unshare === 'pid',
     });
     root = result.rootHostPid;
+    // A shell job keeps the terminal settings it was given once criu-ts is gone.
+    if (values['shell-job']) keepTerminalSettingsAtExit();
     if (values.pidfile !== undefined) writeFileSync(values.pidfile, `${root}\n`);
     const where = result.initPid === undefined ? '' : ` (PID ${root} here, in a PID namespace whose init is ${result.initPid})`;
     log(`restore finished: ${result.pids.length} task(s), root ${result.rootPid}${where}, ${result.stats.totalMs.toFixed(1)} ms`);

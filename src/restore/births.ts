@@ -132,6 +132,11 @@ export function planBirths(plan: RestorePlan, isFree: (pid: number) => boolean =
   for (const task of plan.tasks) {
     // The root's session and group are the shell's or its own (src/restore/support.ts).
     if (task === plan.root || task.pgid === task.pid) continue;
+    // --shell-job: criu-ts's own group, which the tree joins (src/restore/shell_job.ts).
+    if (task.pgid === plan.shellJob?.pgid) {
+      joins.push({ pid: task.pid, pgid: task.pgid });
+      continue;
+    }
     if (task.sid === task.pid) unsupported(task, `it leads session ${task.sid} but is in process group ${task.pgid}, which the kernel does not allow`);
     const leader = plan.byPid.get(task.pgid);
     if (leader !== undefined && leader.sid !== task.sid) unsupported(task, `its process group ${task.pgid} is led by task ${leader.pid} of another session (${leader.sid})`);

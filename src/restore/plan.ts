@@ -15,6 +15,7 @@ import { ImageDir } from '../images/image_dir.js';
 import { imageFileName } from '../images/image_files.js';
 import { pagemapEntryPages, readEntries, readEntriesWithExtra, readPagemap, readSingle } from '../images/typed.js';
 import { RestoreError } from './errors.js';
+import { joinShellSession, type ShellSession } from './shell_job.js';
 import { checkSupported } from './support.js';
 
 /** CRIU's task states (core_entry.tc.task_state). */
@@ -91,12 +92,14 @@ export interface RestorePlan {
   /** Every seccomp filter of the tree (seccomp.img), by index; each names the one below it (`prev`). */
   seccompFilters: SeccompFilter[];
   pageSize: number;
+  /** --shell-job: the session and group of criu-ts the tree moved into (src/restore/shell_job.ts). */
+  shellJob?: ShellSession;
 }
 
 const MACHINE: Record<string, CoreMachine> = { x86_64: 'X86_64', aarch64: 'AARCH64' };
 
 /** Reads and validates the images in `dir` for a restore on this machine. */
-export function loadPlan(dir: string, opts: { arch: string; pageSize: number }): RestorePlan {
+export function loadPlan(dir: string, opts: { arch: string; pageSize: number; shellJob?: boolean }): RestorePlan {
   const abs = resolve(dir);
   const images = ImageDir.open(abs);
   readSingle(images, 'inventory');
@@ -124,6 +127,10 @@ export function loadPlan(dir: string, opts: { arch: string; pageSize: number }):
   for (const { task, tids } of tree) loadTask(plan, task, tids, machine);
   for (const m of plan.memfds.values()) loadShmem(plan, BigInt(m.shmid));
   if (images.has(imageFileName('seccomp'))) plan.seccompFilters = readSingle(images, 'seccomp').seccomp_filters ?? [];
+  if (opts.shellJob === true) {
+    const moved = joinShellSession(plan);
+    if (moved !== undefined) plan.shellJob = moved;
+  }
   checkSupported(plan);
   return plan;
 }

@@ -60,6 +60,8 @@ export interface RestoreOptions {
   tcpClose?: boolean;
   /** `--ext-unix-sk`: Unix sockets dumped with a peer outside the tree connect to it again (by its name). */
   extUnixSk?: boolean;
+  /** `--shell-job`: a tree that was a shell's job joins criu-ts's session and terminal (src/restore/shell_job.ts). */
+  shellJob?: boolean;
   /** `--unshare pid`: the tree gets a PID namespace (and /proc) of its own, where its PIDs are free (src/restore/pidns.ts). */
   unsharePid?: boolean;
 }
@@ -86,11 +88,12 @@ export async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> 
   const t0 = performance.now();
   resetPtraceStats();
   const rarch = restoreArch(hostArch());
-  const plan = loadPlan(opts.imagesDir, { arch: hostArch(), pageSize: pageSize() });
+  const plan = loadPlan(opts.imagesDir, { arch: hostArch(), pageSize: pageSize(), shellJob: opts.shellJob ?? false });
+  if (plan.shellJob !== undefined) log(`shell job: session ${plan.shellJob.fromSid} -> ${plan.shellJob.sid}${plan.shellJob.fromPgid === undefined ? '' : `, group ${plan.shellJob.fromPgid} -> ${plan.shellJob.pgid}`}`);
   checkPidsFree(plan, { pidns: opts.unsharePid ?? false });
   checkFiles(plan);
   checkTcpOptions(plan, opts);
-  const files = DriverFiles.openAll(plan, { ...(opts.tcpClose ? { tcp: 'close' } : opts.tcpEstablished ? { tcp: 'established' } : {}), extUnixSk: opts.extUnixSk ?? false, log });
+  const files = DriverFiles.openAll(plan, { ...(opts.tcpClose ? { tcp: 'close' } : opts.tcpEstablished ? { tcp: 'established' } : {}), extUnixSk: opts.extUnixSk ?? false, shellJob: opts.shellJob ?? false, log });
   const planMs = performance.now() - t0;
   log(`plan: ${plan.tasks.length} task(s) from ${plan.dir} in ${planMs.toFixed(1)} ms`);
 
@@ -104,7 +107,7 @@ export async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> 
   let treeMs = 0;
   let ns: PidNamespace | undefined;
   try {
-    const seed = startSeed({ avoid: new Set(plan.tasks.flatMap((t) => t.threads.map((th) => th.tid))) });
+    const seed = startSeed({ avoid: new Set(plan.tasks.flatMap((t) => t.threads.map((th) => th.tid))), inShellSession: plan.shellJob !== undefined });
     registry.addProcess(seed);
     try {
       if (opts.unsharePid) ns = startPidNamespace(seed, registry, { log });

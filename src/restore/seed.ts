@@ -22,10 +22,10 @@ const SEED_ARGS = '1000000';
  * `prctl(PR_SET_CHILD_SUBREAPER, 1)`, then `sh -c 'setsid sleep … & echo $!'`, then
  * `PTRACE_SEIZE` + `PTRACE_INTERRUPT` of the seed: returns it stopped.
  */
-export function startSeed(opts?: { timeoutMs?: number; avoid?: ReadonlySet<number> }): Tracee {
+export function startSeed(opts?: { timeoutMs?: number; avoid?: ReadonlySet<number>; inShellSession?: boolean }): Tracee {
   // The kernel may hand the seed (or its shell) a PID the tree needs: start another one then.
   for (let attempt = 0; ; attempt++) {
-    const seed = startOneSeed(opts?.timeoutMs);
+    const seed = startOneSeed(opts?.timeoutMs, opts?.inShellSession ?? false);
     if (!opts?.avoid?.has(seed.pid) || attempt >= 4) return seed;
     process.kill(seed.pid, 'SIGKILL');
     for (;;) {
@@ -35,10 +35,11 @@ export function startSeed(opts?: { timeoutMs?: number; avoid?: ReadonlySet<numbe
   }
 }
 
-function startOneSeed(timeoutMs: number | undefined): Tracee {
+function startOneSeed(timeoutMs: number | undefined, inShellSession: boolean): Tracee {
   const opts = timeoutMs === undefined ? undefined : { timeoutMs };
   setChildSubreaper(true, { what: 'become the subreaper of the restored tree' });
-  const script = `setsid ${SEED_PROGRAM} ${SEED_ARGS} </dev/null >/dev/null 2>&1 & echo $!`;
+  // A shell job (--shell-job) is born in criu-ts's session and group: no setsid then.
+  const script = `${inShellSession ? '' : 'setsid '}${SEED_PROGRAM} ${SEED_ARGS} </dev/null >/dev/null 2>&1 & echo $!`;
   const res = spawnSync('/bin/sh', ['-c', script], { encoding: 'utf8', timeout: 10_000 });
   const pid = Number(res.stdout?.trim());
   if (res.status !== 0 || !Number.isInteger(pid) || pid <= 0) {

@@ -15,7 +15,7 @@ import type { RestorePlan, TaskPlan } from './plan.js';
 /** The fd kinds restore opens (src/restore/files). */
 export const SUPPORTED_FD_TYPES: ReadonlySet<number> = new Set([
   FdTypes.REG, FdTypes.PIPE, FdTypes.FIFO, FdTypes.EVENTFD, FdTypes.SIGNALFD, FdTypes.TIMERFD, FdTypes.EVENTPOLL, FdTypes.MEMFD,
-  FdTypes.UNIXSK, FdTypes.INOTIFY,
+  FdTypes.UNIXSK, FdTypes.INOTIFY, FdTypes.TTY,
   FdTypes.INETSK,
   FdTypes.PACKETSK, FdTypes.NETLINKSK,
 ]);
@@ -33,8 +33,9 @@ const UNSUPPORTED_VMA: ReadonlyArray<[number, string]> = [
 /** Throws RESTORE_UNSUPPORTED for the first thing of the plan restore cannot do. */
 export function checkSupported(plan: RestorePlan): void {
   const root = plan.root;
-  if (root.sid !== root.pid || root.pgid !== root.pid) {
-    throw new RestoreError('RESTORE_UNSUPPORTED', `The root task ${root.pid} is not the leader of its session and process group (sid ${root.sid}, pgid ${root.pgid}): restoring a shell job (--shell-job) is not supported yet`, { pid: root.pid, image: 'pstree.img' });
+  // A shell job's root (not its session's leader) moved into criu-ts's session (src/restore/shell_job.ts).
+  if (plan.shellJob === undefined && (root.sid !== root.pid || root.pgid !== root.pid)) {
+    throw new RestoreError('RESTORE_UNSUPPORTED', `The root task ${root.pid} is not the leader of its session and process group (sid ${root.sid}, pgid ${root.pgid}): it was a job of a shell, restore it with --shell-job`, { pid: root.pid, image: 'pstree.img' });
   }
   checkRemaps(plan);
   checkSharing(plan);

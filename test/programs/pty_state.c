@@ -13,16 +13,31 @@
  * it ("termios <iflag> <oflag> <cflag> <lflag> <line> <c_cc[0..18] in hex>", "locked <lflag>"),
  * signals ready from the child, and on SIGTERM the child checks its settings, sends a line through
  * its own pair and prints PASS; the parent waits for it.
+ *
+ * With argv[1] "job", the child is a job of that shell instead, as a shell with job control runs
+ * one: the parent leads the session and the slave is its controlling terminal; the child stays in
+ * that session, in a process group of its own that is the terminal's foreground group, and after
+ * printing what it set up its stdin, stdout and stderr are the terminal too (so PASS goes there).
+ * On SIGTERM it checks that the terminal of fds 0-4 is its session's controlling terminal.
  */
 #include "common.h"
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
 
-static int child_main(const char *shell_pts)
+static int child_main(const char *shell_pts, int job)
 {
-	if (setsid() < 0 || close(3) || open(shell_pts, O_RDWR) != 3 || open(shell_pts, O_RDWR | O_NONBLOCK) != 4)
+	if (job) {
+		if (setpgid(0, 0) || close(4))
+			return 3;
+	} else if (setsid() < 0) {
 		return 3;
+	}
+	if (close(3) || open(shell_pts, O_RDWR) != 3 || open(shell_pts, O_RDWR | O_NONBLOCK) != 4)
+		return 3;
+	while (job && tcgetpgrp(3) != getpgrp()) /* the shell puts the job in the foreground */
+		usleep(1000);
 	struct termios t;
 	tcgetattr(3, &t);
 	t.c_lflag &= ~(ECHO | ICANON);
@@ -58,6 +73,8 @@ static int child_main(const char *shell_pts)
 	say("\n");
 	ioctl(3, TIOCGLCKTRMIOS, &lock);
 	say("locked %x\n", lock.c_lflag);
+	if (job && (dup2(3, 0) != 0 || dup2(3, 1) != 1 || dup2(3, 2) != 2))
+		return 9;
 	signal_ready();
 	while (!terminated)
 		pause();
@@ -68,8 +85,24 @@ static int child_main(const char *shell_pts)
 	tcgetattr(3, &now);
 	ioctl(4, TIOCGWINSZ, &w);
 	ioctl(3, TIOCGEXCL, &excl);
-	if (now.c_lflag != t.c_lflag || now.c_cc[VMIN] != 3 || w.ws_col != 111 || !excl || tcgetpgrp(3) != getpid()) {
+	if (now.c_lflag != t.c_lflag || now.c_cc[VMIN] != 3 || w.ws_col != 111 || !excl) {
 		say("FAIL: terminal settings\n");
+		return 1;
+	}
+	if (job) {
+		struct stat st3, st;
+		fstat(3, &st3);
+		for (int fd = 0; fd <= 4; fd++)
+			if (fstat(fd, &st) || st.st_rdev != st3.st_rdev) {
+				say("FAIL: fd %d is not the terminal of fd 3\n", fd);
+				return 1;
+			}
+		if (tcgetsid(3) != getsid(0)) {
+			say("FAIL: the terminal is not the controlling terminal of the session (%d, %d)\n", (int)tcgetsid(3), (int)getsid(0));
+			return 1;
+		}
+	} else if (tcgetpgrp(3) != getpid()) {
+		say("FAIL: not the foreground group of its terminal\n");
 		return 1;
 	}
 	char buf[16] = { 0 };
@@ -85,18 +118,24 @@ static int child_main(const char *shell_pts)
 	return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	int job = argc > 1 && strcmp(argv[1], "job") == 0;
 	int master = posix_openpt(O_RDWR | O_NOCTTY);
 	if (master != 3 || grantpt(master) || unlockpt(master))
 		return 2;
 	char pts[64];
 	snprintf(pts, sizeof pts, "%s", ptsname(master));
+	/* A shell with job control: the slave controls its session (it leads one: setsid ran it). */
+	if (job && open(pts, O_RDWR) != 4)
+		return 2;
 	pid_t child = fork();
 	if (child == 0) {
 		catch_term();
-		return child_main(pts);
+		return child_main(pts, job);
 	}
+	if (job && (setpgid(child, child) || tcsetpgrp(4, child)))
+		return 2;
 	int status = 0;
 	waitpid(child, &status, 0);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;

@@ -37,6 +37,8 @@ export interface FileRestoreOptions {
   log?: (message: string) => void;
   /** `--ext-unix-sk`: a Unix socket whose peer is outside the tree is connected to it again by name. */
   extUnixSk?: boolean;
+  /** `--shell-job`: the terminal of the shell the tree came from is the one criu-ts runs on. */
+  shellJob?: boolean;
 }
 
 export interface FileKindOpener {

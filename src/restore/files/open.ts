@@ -14,6 +14,7 @@ import { GHOST_AWARE_REG_OPENER } from './ghost.js';
 import { FIFO_OPENER } from './fifo.js';
 import { INET_OPENER } from './inet.js';
 import { INOTIFY_OPENER } from './inotify.js';
+import { TTY_OPENER } from './tty.js';
 import { setReuseAddr } from './sk_opts.js';
 import { MEMFD_OPENER } from './memfd.js';
 import { UNIXSK_OPENER } from './unix_sk.js';
@@ -34,6 +35,7 @@ const OPENERS: ReadonlyMap<number, FileKindOpener> = new Map([
   [FdTypes.MEMFD, MEMFD_OPENER],
   [FdTypes.UNIXSK, UNIXSK_OPENER],
   [FdTypes.INOTIFY, INOTIFY_OPENER],
+  [FdTypes.TTY, TTY_OPENER],
   [FdTypes.INETSK, INET_OPENER],
   [FdTypes.PACKETSK, PACKETSK_OPENER],
   [FdTypes.NETLINKSK, NETLINKSK_OPENER],
