@@ -6,7 +6,7 @@
  * workload (threads, a pipe, a file, a socketpair, an eventfd, a listener and an established
  * connection) is dumped with --tcp-established, as CRIU's was.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,12 +16,15 @@ import { imageToJson } from '../../src/images/crit_json.js';
 import { decodeImage } from '../../src/images/framing.js';
 import { IMAGE_FILES, imageFileKind } from '../../src/images/image_files.js';
 import type { JsonValue } from '../../src/images/pyjson.js';
+import { close, O, pipe2 } from '../../src/sys/index.js';
 import { CONFORMANCE_DIR } from '../support/paths.js';
 import { pause } from '../support/programs.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'criu-ts-dumpconf-'));
 const started: number[] = [];
+const readEnds: number[] = [];
 afterAll(() => {
+  for (const fd of readEnds.splice(0)) close(fd);
   // Each workload is its own process group (setsid): the whole group goes, pipeline and all.
   for (const pid of started) {
     for (const target of [-pid, pid]) {
@@ -86,6 +89,22 @@ function pythonScript(): string {
   return path;
 }
 
+/**
+ * Starts `command` as CRIU's harness did: a session of its own, stdio on /dev/null and, at fd 251,
+ * the write end of a pipe (every CRIU 4.2 set has it: the harness's, inherited); the test holds the
+ * read end.
+ */
+function startWorkload(command: string): number {
+  const [readEnd, writeEnd] = pipe2({ flags: O.CLOEXEC });
+  readEnds.push(readEnd);
+  const stdio: Array<'ignore' | number> = Array(252).fill('ignore');
+  stdio[251] = writeEnd;
+  const child = spawn('/bin/sh', ['-c', `exec ${command}`], { detached: true, stdio });
+  child.unref();
+  close(writeEnd);
+  return child.pid!;
+}
+
 const WORKLOADS: Record<string, () => string> = {
   sleep: () => 'sleep 1000',
   'bash-loop': () => `bash -c 'i=0; while :; do echo $i > /tmp/cnt; i=$((i+1)); sleep 0.1; done'`,
@@ -96,7 +115,7 @@ const WORKLOADS: Record<string, () => string> = {
 describe('dumps of the conformance workloads look like CRIU 4.2 dumps', () => {
   for (const [set, command] of Object.entries(WORKLOADS)) {
     it(set, async () => {
-      const pid = Number(spawnSync('sh', ['-c', `setsid ${command()} </dev/null >/dev/null 2>&1 & echo $!`], { encoding: 'utf8' }).stdout.trim());
+      const pid = startWorkload(command());
       started.push(pid);
       pause(700);
       const dir = join(scratch, set);
