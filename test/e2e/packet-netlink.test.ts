@@ -22,7 +22,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { decodeImage, encodeImage } from '../../src/images/framing.js';
 import { CRIT_TS, CRIU_TS } from '../support/paths.js';
 import { cleanupPrograms, isDead, killAllPrograms, pause, startProgram, waitFor, type Target } from '../support/programs.js';
-import { pidTaken, seedsAlive, waitGone } from '../support/restore.js';
+import { killRestored, pidTaken, seedsAlive, waitGone } from '../support/restore.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -47,15 +47,7 @@ beforeEach(() => {
 });
 
 afterEach(() => {
-  for (const pid of restored) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-  for (const pid of restored) waitGone(pid);
-  restored.clear();
+  killRestored(restored);
   killAllPrograms();
   execFileSync('ip', ['netns', 'del', ns], { stdio: 'pipe' });
 });

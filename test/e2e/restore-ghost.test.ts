@@ -11,20 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { cleanupPrograms, killAllPrograms, startProgram, waitFor, workDir } from '../support/programs.js';
-import { criuTs, fdTable, pidTaken, seedsAlive, waitGone } from '../support/restore.js';
+import { criuTs, fdTable, killRestored, pidTaken, seedsAlive, waitGone } from '../support/restore.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'criu-ts-restore-ghost-'));
 const restored = new Set<number>();
 afterEach(() => {
-  for (const pid of restored) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-  for (const pid of restored) waitGone(pid);
-  restored.clear();
+  killRestored(restored);
   killAllPrograms();
 });
 afterAll(() => {

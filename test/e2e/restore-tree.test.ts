@@ -14,7 +14,7 @@ import { ImageDir } from '../../src/images/image_dir.js';
 import { readSingle } from '../../src/images/typed.js';
 import { syscall } from '../../src/sys/index.js';
 import { cleanupPrograms, killAllPrograms, killProgram, startProgram, waitFor, type Target } from '../support/programs.js';
-import { criuTs, seedsAlive, statOf, waitGone } from '../support/restore.js';
+import { criuTs, killRestored, seedsAlive, statOf, waitGone } from '../support/restore.js';
 import { CRIU_TS } from '../support/paths.js';
 import { decodeImage, encodeImage } from '../../src/images/framing.js';
 
@@ -24,15 +24,7 @@ const KCMP = { FILES: 2, FS: 3 } as const;
 const scratch = mkdtempSync(join(tmpdir(), 'criu-ts-restore-tree-'));
 const restored = new Set<number>();
 afterEach(() => {
-  for (const pid of restored) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-  for (const pid of restored) waitGone(pid);
-  restored.clear();
+  killRestored(restored);
   killAllPrograms();
 });
 afterAll(() => {

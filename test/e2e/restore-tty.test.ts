@@ -17,22 +17,14 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { O, close, isSysError, open, read, ttyGetInt, ttySetInt } from '../../src/sys/index.js';
 import { CRIU_TS } from '../support/paths.js';
 import { cleanupPrograms, killAllPrograms, pause, startProgram, waitFor } from '../support/programs.js';
-import { criuTs, pidTaken, statOf, waitGone } from '../support/restore.js';
+import { criuTs, killRestored, pidTaken, statOf, waitGone } from '../support/restore.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'criu-ts-restore-tty-'));
 const restored = new Set<number>();
 const fds: number[] = [];
 const shells: ChildProcess[] = [];
 afterEach(() => {
-  for (const pid of restored) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-  for (const pid of restored) waitGone(pid);
-  restored.clear();
+  killRestored(restored);
   for (const sh of shells.splice(0)) sh.kill('SIGKILL');
   killAllPrograms();
   for (const fd of fds.splice(0)) close(fd);

@@ -19,21 +19,13 @@ import { restoreUnixSockets } from '../../src/restore/files/unix_sk.js';
 import { AF, MSG, SOCK, bind, close, recvmsg, sendmsg, socket } from '../../src/sys/index.js';
 import { CONFORMANCE_DIR } from '../support/paths.js';
 import { cleanupPrograms, killAllPrograms, startProgram, waitFor, workDir } from '../support/programs.js';
-import { criuTs, fdTable, pidTaken, seedsAlive, waitGone } from '../support/restore.js';
+import { criuTs, fdTable, killRestored, pidTaken, seedsAlive, waitGone } from '../support/restore.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'criu-ts-restore-unix-'));
 const restored = new Set<number>();
 const ours: number[] = [];
 afterEach(() => {
-  for (const pid of restored) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-  for (const pid of restored) waitGone(pid);
-  restored.clear();
+  killRestored(restored);
   killAllPrograms();
   for (const fd of ours.splice(0)) close(fd);
 });

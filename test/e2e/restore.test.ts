@@ -15,20 +15,12 @@ import { decodeImage, encodeImage } from '../../src/images/framing.js';
 import { close, F, fcntl, pidfdGetfd, pidfdOpen, syscall } from '../../src/sys/index.js';
 import { CRIU_TS } from '../support/paths.js';
 import { buildProgram, cleanupPrograms, killAllPrograms, makeFifo, startProgram, waitFor, workDir, type Target } from '../support/programs.js';
-import { criuTs, fdTable, imageAreas, mapsAreas, pidTaken, seedsAlive, statOf, waitGone, type Area } from '../support/restore.js';
+import { criuTs, fdTable, imageAreas, killRestored, mapsAreas, pidTaken, seedsAlive, statOf, waitGone, type Area } from '../support/restore.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'criu-ts-restore-'));
 const restored = new Set<number>();
 afterEach(() => {
-  for (const pid of restored) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-  for (const pid of restored) waitGone(pid);
-  restored.clear();
+  killRestored(restored);
   killAllPrograms();
 });
 afterAll(() => {

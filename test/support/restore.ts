@@ -114,3 +114,16 @@ export function statOf(pid: number): { state: string; ppid: number; pgid: number
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return { state: f[0]!, ppid: Number(f[1]), pgid: Number(f[2]), sid: Number(f[3]), comm };
 }
+
+/** Kills every task in `pids` (SIGKILL), waits until each is gone and empties the set: what a test restored. */
+export function killRestored(pids: Set<number>): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+  for (const pid of pids) waitGone(pid);
+  pids.clear();
+}
