@@ -51,4 +51,24 @@ __attribute__((unused, format(printf, 1, 2))) static void say(const char *fmt, .
   va_end(ap);
   fflush(stdout);
 }
+
+/*
+ * Blocks `sig` in this thread and returns the mask to wait in (the old one without `sig`), for
+ * wait_flag(). A `while (!flag) pause()` loses a signal that lands between the check and pause(),
+ * a window a checkpoint widens (a task stopped inside pause() resumes by re-executing it);
+ * sigsuspend() with the signal blocked outside it cannot.
+ */
+__attribute__((unused)) static sigset_t block_for_wait(int sig) {
+  sigset_t one, waitmask;
+  sigemptyset(&one);
+  sigaddset(&one, sig);
+  pthread_sigmask(SIG_BLOCK, &one, &waitmask);
+  sigdelset(&waitmask, sig);
+  return waitmask;
+}
+
+/* Sleeps in sigsuspend(`waitmask`) until a handler sets `*flag`. */
+__attribute__((unused)) static void wait_flag(volatile sig_atomic_t *flag, const sigset_t *waitmask) {
+  while (!*flag) sigsuspend(waitmask);
+}
 #endif

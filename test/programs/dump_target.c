@@ -88,19 +88,9 @@ int main(int argc, char **argv)
 	pthread_create(&t, NULL, idle, NULL);
 	pthread_create(&t, NULL, idle, NULL);
 	say("pattern %lx %zu\n", (unsigned long)mem, bytes);
-	/*
-	 * Wait for SIGTERM with it blocked except inside sigsuspend(): a `while (!terminated) pause()`
-	 * loses a SIGTERM that lands between the check and pause() — a window a checkpoint widens, since
-	 * a task stopped inside pause() resumes by re-executing it (CRIU does the same).
-	 */
-	sigset_t term, waitmask;
-	sigemptyset(&term);
-	sigaddset(&term, SIGTERM);
-	sigprocmask(SIG_BLOCK, &term, &waitmask);
-	sigdelset(&waitmask, SIGTERM);
+	sigset_t waitmask = block_for_wait(SIGTERM);
 	signal_ready();
-	while (!terminated)
-		sigsuspend(&waitmask);
+	wait_flag(&terminated, &waitmask);
 	for (size_t i = 0; i < bytes / 8; i++) {
 		if (mem[i] != (0x5eed000000000000ull ^ (i * 0x9e3779b97f4a7c15ull))) {
 			say("FAIL at %zu\n", i);

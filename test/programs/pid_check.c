@@ -46,13 +46,8 @@ static void *thread_main(void *arg)
 
 static void wait_term(void)
 {
-	sigset_t term, waitmask;
-	sigemptyset(&term);
-	sigaddset(&term, SIGTERM);
-	sigprocmask(SIG_BLOCK, &term, &waitmask);
-	sigdelset(&waitmask, SIGTERM);
-	while (!terminated)
-		sigsuspend(&waitmask);
+	sigset_t waitmask = block_for_wait(SIGTERM);
+	wait_flag(&terminated, &waitmask);
 }
 
 int main(void)

@@ -140,13 +140,8 @@ int main(void)
 		fail("before", "the periodic timers do not fire");
 	signal_ready();
 
-	sigset_t term, waitmask;
-	sigemptyset(&term);
-	sigaddset(&term, SIGTERM);
-	sigprocmask(SIG_BLOCK, &term, &waitmask);
-	sigdelset(&waitmask, SIGTERM);
-	while (!terminated)
-		sigsuspend(&waitmask);
+	sigset_t waitmask = block_for_wait(SIGTERM);
+	wait_flag(&terminated, &waitmask);
 
 	fired[PERIODIC] = fired[TO_THREAD] = 0;
 	last_value[PERIODIC] = last_value[TO_THREAD] = 0;

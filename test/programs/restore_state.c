@@ -55,8 +55,7 @@ static void *worker(void *arg)
 	sigaddset(&block, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &block, &waitmask);
 	sigdelset(&waitmask, SIGUSR1);
-	while (!wake)
-		sigsuspend(&waitmask);
+	wait_flag(&wake, &waitmask);
 	char comm[32] = { 0 };
 	prctl(PR_GET_NAME, comm);
 	if (tls_value != 0x7711)
@@ -108,8 +107,7 @@ int main(void)
 	v.sival_int = 43;
 	pthread_sigqueue(t, SIGRTMIN + 2, v);
 	signal_ready();
-	while (!terminated)
-		sigsuspend(&waitmask);
+	wait_flag(&terminated, &waitmask);
 
 	const char *failure = NULL;
 	char cwd[64];

@@ -48,13 +48,8 @@ static int filtered_a(void) { return expect(SYS_uname, EPERM); }
 
 static void wait_usr1(void)
 {
-	sigset_t usr1, waitmask;
-	sigemptyset(&usr1);
-	sigaddset(&usr1, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &usr1, &waitmask);
-	sigdelset(&waitmask, SIGUSR1);
-	while (!woken)
-		sigsuspend(&waitmask);
+	sigset_t waitmask = block_for_wait(SIGUSR1);
+	wait_flag(&woken, &waitmask);
 }
 
 static void *main_worker(void *arg)
@@ -133,14 +128,9 @@ int main(void)
 	usleep(100000); /* the children install their filters */
 	say("child %d strict %d\n", child, strict);
 
-	sigset_t term, waitmask;
-	sigemptyset(&term);
-	sigaddset(&term, SIGTERM);
-	sigprocmask(SIG_BLOCK, &term, &waitmask);
-	sigdelset(&waitmask, SIGTERM);
+	sigset_t waitmask = block_for_wait(SIGTERM);
 	signal_ready();
-	while (!terminated)
-		sigsuspend(&waitmask);
+	wait_flag(&terminated, &waitmask);
 
 	pthread_kill(th, SIGUSR1);
 	void *worker_bad;

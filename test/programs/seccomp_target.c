@@ -21,14 +21,9 @@ static int install(struct sock_filter *insns, unsigned short n)
 
 static void wait_term(void)
 {
-	sigset_t term, waitmask;
-	sigemptyset(&term);
-	sigaddset(&term, SIGTERM);
-	sigprocmask(SIG_BLOCK, &term, &waitmask);
-	sigdelset(&waitmask, SIGTERM);
+	sigset_t waitmask = block_for_wait(SIGTERM);
 	signal_ready();
-	while (!terminated)
-		sigsuspend(&waitmask);
+	wait_flag(&terminated, &waitmask);
 }
 
 int main(void)

@@ -61,14 +61,9 @@ static void wait_adopted(void)
 /* Records, waits for SIGTERM, checks the ids it recorded, writes its verdict, waits for its end. */
 static void serve(int role)
 {
-	sigset_t term, waitmask;
-	sigemptyset(&term);
-	sigaddset(&term, SIGTERM);
-	sigprocmask(SIG_BLOCK, &term, &waitmask);
-	sigdelset(&waitmask, SIGTERM);
+	sigset_t waitmask = block_for_wait(SIGTERM);
 	record(role);
-	while (!terminated)
-		sigsuspend(&waitmask);
+	wait_flag(&terminated, &waitmask);
 	struct slot *s = &tab[role];
 	int v = 1;
 	if (getpid() != s->pid)
@@ -222,14 +217,9 @@ int main(void)
 		say(" %d", tab[i].pid);
 	say("\n");
 
-	sigset_t term, waitmask;
-	sigemptyset(&term);
-	sigaddset(&term, SIGTERM);
-	sigprocmask(SIG_BLOCK, &term, &waitmask);
-	sigdelset(&waitmask, SIGTERM);
+	sigset_t waitmask = block_for_wait(SIGTERM);
 	signal_ready();
-	while (!terminated)
-		sigsuspend(&waitmask);
+	wait_flag(&terminated, &waitmask);
 
 	const char *fail = NULL;
 	char what[128];

@@ -25,13 +25,8 @@ static void on_usr1(int sig) { (void)sig; go = 1; }
 
 static void wait_go(void)
 {
-	sigset_t usr1, waitmask;
-	sigemptyset(&usr1);
-	sigaddset(&usr1, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &usr1, &waitmask);
-	sigdelset(&waitmask, SIGUSR1);
-	while (!go)
-		sigsuspend(&waitmask);
+	sigset_t waitmask = block_for_wait(SIGUSR1);
+	wait_flag(&go, &waitmask);
 	go = 0;
 }
 
@@ -146,14 +141,9 @@ int main(int argc, char **argv)
 	}
 	say("tasks %d %d %d %d\n", a, b, c, d);
 
-	sigset_t term, waitmask;
-	sigemptyset(&term);
-	sigaddset(&term, SIGTERM);
-	sigprocmask(SIG_BLOCK, &term, &waitmask);
-	sigdelset(&waitmask, SIGTERM);
+	sigset_t waitmask = block_for_wait(SIGTERM);
 	signal_ready();
-	while (!terminated)
-		sigsuspend(&waitmask);
+	wait_flag(&terminated, &waitmask);
 
 	const char *fail = NULL;
 	char want[4096];
