@@ -31,112 +31,18 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
-static char failure[512];
+#include "sock_checks.h"
 
-static void failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void failf(const char *fmt, ...)
+/* Sends a whole string on `fd`. */
+static void send_text(int fd, const char *text)
 {
-	if (failure[0])
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(failure, sizeof failure, fmt, ap);
-	va_end(ap);
-}
-
-static void expect_fd(int got, int want, const char *what)
-{
-	if (got != want) {
-		fprintf(stderr, "%s: got fd %d, want %d (%s)\n", what, got, want, strerror(errno));
-		exit(3);
-	}
-}
-
-static socklen_t unix_addr(struct sockaddr_un *sa, const char *path, int abstract)
-{
-	memset(sa, 0, sizeof *sa);
-	sa->sun_family = AF_UNIX;
-	if (abstract) {
-		strncpy(sa->sun_path + 1, path, sizeof sa->sun_path - 2);
-		return offsetof(struct sockaddr_un, sun_path) + 1 + strlen(path);
-	}
-	strncpy(sa->sun_path, path, sizeof sa->sun_path - 1);
-	return sizeof *sa;
-}
-
-static void sendall(int fd, const char *data)
-{
-	size_t len = strlen(data);
-	if (send(fd, data, len, MSG_NOSIGNAL) != (ssize_t)len) {
-		fprintf(stderr, "send on %d: %s\n", fd, strerror(errno));
-		exit(4);
-	}
-}
-
-static void setint(int fd, int level, int name, int value)
-{
-	if (setsockopt(fd, level, name, &value, sizeof value)) {
-		perror("setsockopt");
-		exit(5);
-	}
-}
-
-static int getint(int fd, int level, int name)
-{
-	int value = -1;
-	socklen_t len = sizeof value;
-	if (getsockopt(fd, level, name, &value, &len))
-		return -1;
-	return value;
-}
-
-/* Reads exactly `want` from a stream socket, then checks nothing more is queued (or, with
- * `at_end`, that the stream ends there). */
-static void check_stream_to(int fd, const char *want, int at_end)
-{
-	char buf[256];
-	size_t got = 0, len = strlen(want);
-	while (got < len) {
-		ssize_t n = recv(fd, buf + got, sizeof buf - got, MSG_DONTWAIT);
-		if (n <= 0) {
-			failf("fd %d: %zu of %zu bytes, then %zd (%s)", fd, got, len, n, strerror(errno));
-			return;
-		}
-		got += n;
-	}
-	if (got != len || memcmp(buf, want, len))
-		failf("fd %d: read %.*s, want %s", fd, (int)got, buf, want);
-	else if (at_end && recv(fd, buf, sizeof buf, MSG_DONTWAIT) != 0)
-		failf("fd %d: no end of file after %s (%s)", fd, want, strerror(errno));
-	else if (!at_end && (recv(fd, buf, sizeof buf, MSG_DONTWAIT) != -1 || errno != EAGAIN))
-		failf("fd %d: more than %s queued", fd, want);
-}
-
-static void check_stream(int fd, const char *want)
-{
-	check_stream_to(fd, want, 0);
-}
-
-/* Receives one message and checks its bytes and length exactly. */
-static void check_message(int fd, const char *want)
-{
-	char buf[256];
-	ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT | MSG_TRUNC);
-	if (n != (ssize_t)strlen(want) || memcmp(buf, want, n))
-		failf("fd %d: message %.*s (%zd bytes), want %s", fd, n > 0 ? (int)n : 0, buf, n, want);
-}
-
-static void check_empty(int fd)
-{
-	char buf[16];
-	if (recv(fd, buf, sizeof buf, MSG_DONTWAIT) != -1 || errno != EAGAIN)
-		failf("fd %d: more queued than expected", fd);
+	sendall(fd, text, strlen(text));
 }
 
 /* Sends `msg` on `a` and receives it on `b`: the two still talk. */
 static void check_talks(int a, int b, const char *msg, int stream)
 {
-	sendall(a, msg);
+	send_text(a, msg);
 	if (stream)
 		check_stream(b, msg);
 	else
@@ -157,24 +63,19 @@ static void check_name(int fd, int peer, const char *want, int abstract)
 		failf("fd %d: %s name %s%s, want %s%s", fd, peer ? "peer" : "own", sa.sun_path[0] ? "" : "@", name, abstract ? "@" : "", want);
 }
 
-static void check_peek_off(int fd)
-{
-	if (getint(fd, SOL_SOCKET, SO_PEEK_OFF) != -1)
-		failf("fd %d: SO_PEEK_OFF is not -1", fd);
-}
 
 static int child_main(void)
 {
 	for (int fd = 3; fd < 64; fd++)
 		if (fd != 19)
 			close(fd);
-	sendall(19, "to parent");
+	send_text(19, "to parent");
 	while (!terminated)
 		pause();
 	check_stream(19, "to child");
 	check_peek_off(19);
 	if (!failure[0]) {
-		sendall(19, "child still here");
+		send_text(19, "child still here");
 	}
 	if (failure[0]) {
 		fprintf(stderr, "child: %s\n", failure);
@@ -200,9 +101,9 @@ int main(int argc, char **argv)
 
 	expect_fd(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0, "stream pair");
 	expect_fd(sv[0], 3, "stream pair");
-	sendall(3, "hello from 3");
-	sendall(3, " and more");
-	sendall(4, "reply from 4");
+	send_text(3, "hello from 3");
+	send_text(3, " and more");
+	send_text(4, "reply from 4");
 
 	expect_fd(socket(AF_UNIX, SOCK_STREAM, 0), 5, "listener");
 	salen = unix_addr(&sa, "listener.sock", 0);
@@ -217,15 +118,15 @@ int main(int argc, char **argv)
 
 	expect_fd(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), 0, "dgram pair");
 	expect_fd(sv[0], 7, "dgram pair");
-	sendall(7, "dgram-1");
-	sendall(7, "dgram-two");
-	sendall(7, "dgram-3-is-longer-than-the-others");
-	sendall(8, "back");
+	send_text(7, "dgram-1");
+	send_text(7, "dgram-two");
+	send_text(7, "dgram-3-is-longer-than-the-others");
+	send_text(8, "back");
 
 	expect_fd(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0, "seqpacket pair");
 	expect_fd(sv[0], 9, "seqpacket pair");
-	sendall(9, "packet one");
-	sendall(9, "packet 2");
+	send_text(9, "packet one");
+	send_text(9, "packet 2");
 
 	for (int fd = 11; fd <= 16; fd++) /* a gap: keeps the fds the tests know where they were */
 		expect_fd(open("/dev/null", O_RDONLY), fd, "filler");
@@ -245,15 +146,15 @@ int main(int argc, char **argv)
 
 	expect_fd(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0, "child pair");
 	expect_fd(sv[0], 18, "child pair");
-	sendall(18, "to child");
+	send_text(18, "to child");
 
 	expect_fd(socket(AF_UNIX, SOCK_STREAM, 0), 20, "client");
 	salen = unix_addr(&sa, "listener.sock", 0);
 	if (connect(20, (struct sockaddr *)&sa, salen))
 		return 20;
 	expect_fd(accept(5, NULL, NULL), 21, "accepted");
-	sendall(20, "client hello");
-	sendall(21, "server hello");
+	send_text(20, "client hello");
+	send_text(21, "server hello");
 	expect_fd(socket(AF_UNIX, SOCK_STREAM, 0), 22, "pending client");
 	if (connect(22, (struct sockaddr *)&sa, salen))
 		return 22;
@@ -282,12 +183,12 @@ int main(int argc, char **argv)
 
 	expect_fd(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0, "widowed");
 	expect_fd(sv[0], 26, "widowed");
-	sendall(sv[1], "last words");
+	send_text(sv[1], "last words");
 	close(sv[1]);
 
 	expect_fd(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0, "half shut");
 	expect_fd(sv[0], 27, "half shut");
-	sendall(27, "bye");
+	send_text(27, "bye");
 	if (shutdown(27, SHUT_WR))
 		return 27;
 
