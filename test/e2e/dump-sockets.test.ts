@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { AF, SOCK, accept, bind, close, listen, recvmsg, socket } from '../../src/sys/index.js';
 import { CONFORMANCE_DIR, CRIT_TS, CRIU_TS } from '../support/paths.js';
 import { isDead, killAllPrograms, signalProgram, startProgram, waitFor, workDir } from '../support/programs.js';
+import { criuTsOk } from '../support/restore.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'criu-ts-dump-sockets-'));
 const ours: number[] = [];
@@ -62,9 +63,7 @@ describe('criu-ts dump of sockets', () => {
     const child = Number(target.waitOutput(/child (\d+)/)[1]);
     const abstract = target.waitOutput(/abstract (\S+)/)[1]!;
     const images = join(scratch, 'sockets');
-    const out = criuTs(['dump', '-t', String(target.pid), '-D', images, '-R', '-o', 'dump.log']);
-    expect(out.stderr).toBe('');
-    expect(out.status).toBe(0);
+    criuTsOk(['dump', '-t', String(target.pid), '-D', images, '-R', '-o', 'dump.log']);
     expect(tracerOf(target.pid)).toBe(0);
 
     const files = decodeBoth(join(images, 'files.img'));
@@ -147,9 +146,7 @@ describe('criu-ts dump of sockets', () => {
     try {
       waitFor(() => existsSync(ready), 'the Python workload to be ready', 10_000);
       const images = join(scratch, 'python-sockets');
-      const out = criuTs(['dump', '-t', String(pid), '-D', images, '-R']);
-      expect(out.stderr).toBe('');
-      expect(out.status).toBe(0);
+      criuTsOk(['dump', '-t', String(pid), '-D', images, '-R']);
       const criu = JSON.parse(readFileSync(join(CONFORMANCE_DIR, 'python-state', 'decoded', 'files.img.json'), 'utf8')) as Json;
       const criuQueues = JSON.parse(readFileSync(join(CONFORMANCE_DIR, 'python-state', 'decoded', 'sk-queues.img.json'), 'utf8')) as Json;
       const ours = decodeBoth(join(images, 'files.img')).ours['entries'] as Json[];
@@ -203,9 +200,7 @@ describe('criu-ts dump of sockets', () => {
     bind(peer, { family: 'unix', path });
     const target = startProgram('unix_outside', { args: ['dgram', path] });
     const images = join(scratch, 'ext-unix-sk');
-    const out = criuTs(['dump', '-t', String(target.pid), '-D', images, '-R', '--ext-unix-sk']);
-    expect(out.stderr).toBe('');
-    expect(out.status).toBe(0);
+    criuTsOk(['dump', '-t', String(target.pid), '-D', images, '-R', '--ext-unix-sk']);
     const files = decodeBoth(join(images, 'files.img'));
     const peerIno = inodeOf(process.pid, peer);
     for (const decoded of [files.ours, files.debian]) {

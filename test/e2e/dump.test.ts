@@ -13,6 +13,7 @@ import { readEntries, readEntriesWithExtra, readPagemap, readSingle, pagemapEntr
 import { IMAGE_FILES, imageFileKind } from '../../src/images/image_files.js';
 import { CRIU_TS } from '../support/paths.js';
 import { isDead, killAllPrograms, signalProgram, startProgram, waitFor, workDir } from '../support/programs.js';
+import { criuTsOk } from '../support/restore.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'criu-ts-dump-'));
 afterAll(() => {
@@ -47,9 +48,7 @@ describe('criu-ts dump', () => {
     const [, addrHex, bytesText] = target.waitOutput(/pattern ([0-9a-f]+) (\d+)/);
     const patternAddr = BigInt('0x' + addrHex);
     const dir = join(scratch, 'leave-running');
-    const out = criuTs(['dump', '-t', String(target.pid), '-D', dir, '-R', '-o', 'dump.log']);
-    expect(out.stderr).toBe('');
-    expect(out.status).toBe(0);
+    criuTsOk(['dump', '-t', String(target.pid), '-D', dir, '-R', '-o', 'dump.log']);
     expect(tracerOf(target.pid)).toBe(0);
 
     const images = ImageDir.open(dir);
@@ -191,9 +190,7 @@ describe('criu-ts dump: shared memory and zombies', () => {
     const child = Number(childText);
     const zombie = Number(zombieText);
     const dir = join(scratch, 'shm-zombie');
-    const out = criuTs(['dump', '-t', String(target.pid), '-D', dir, '-R']);
-    expect(out.stderr).toBe('');
-    expect(out.status).toBe(0);
+    criuTsOk(['dump', '-t', String(target.pid), '-D', dir, '-R']);
     const images = ImageDir.open(dir);
     const tree = readEntries(images, 'pstree');
     expect(tree.map((t) => t.pid).sort()).toEqual([target.pid, child, zombie].sort());
@@ -241,9 +238,7 @@ describe('criu-ts dump: seccomp', () => {
     const target = startProgram('seccomp_target');
     const child = Number(target.waitOutput(/child (\d+)/)[1]);
     const dir = join(scratch, 'seccomp');
-    const out = criuTs(['dump', '-t', String(target.pid), '-D', dir, '-R']);
-    expect(out.stderr).toBe('');
-    expect(out.status).toBe(0);
+    criuTsOk(['dump', '-t', String(target.pid), '-D', dir, '-R']);
     const images = ImageDir.open(dir);
     const [entry] = readEntries(images, 'seccomp');
     const filters = entry!.seccomp_filters!;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { cleanupPrograms, killAllPrograms, startProgram, waitFor, workDir } from '../support/programs.js';
-import { criuTs, fdTable, killRestored, pidTaken, seedsAlive, waitGone } from '../support/restore.js';
+import { criuTs, criuTsOk, fdTable, killRestored, pidTaken, seedsAlive, waitGone } from '../support/restore.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'criu-ts-restore-inotify-'));
 const restored = new Set<number>();
@@ -38,9 +38,7 @@ function dumpInotify(name: string) {
   target.waitOutput(/wd \d+ \/dev\/null/);
   const before = { fds: fdTable(target.pid), watches: watches(target.pid, 3) };
   const images = join(scratch, name);
-  const out = criuTs(['dump', '-t', String(target.pid), '-D', images]);
-  expect(out.stderr).toBe('');
-  expect(out.status).toBe(0);
+  criuTsOk(['dump', '-t', String(target.pid), '-D', images]);
   waitGone(target.pid);
   return { dir, target, before, images };
 }
@@ -49,9 +47,7 @@ describe('restore of inotify', () => {
   it('brings back every watch on its inode, with its mask and its number; the program gets its events: PASS', () => {
     const { target, before, images } = dumpInotify('inotify');
     expect(before.watches.map((w) => w.split(' ')[0])).toEqual(['wd:1', 'wd:2', 'wd:4']);
-    const out = criuTs(['restore', '-D', images, '-d']);
-    expect(out.stderr).toBe('');
-    expect(out.status).toBe(0);
+    criuTsOk(['restore', '-D', images, '-d']);
     restored.add(target.pid);
     expect(fdTable(target.pid)).toEqual(before.fds);
     expect(watches(target.pid, 3)).toEqual(before.watches);

@@ -14,7 +14,7 @@ import { ImageDir } from '../../src/images/image_dir.js';
 import { readSingle } from '../../src/images/typed.js';
 import { syscall } from '../../src/sys/index.js';
 import { cleanupPrograms, killAllPrograms, killProgram, startProgram, waitFor, type Target } from '../support/programs.js';
-import { criuTs, killRestored, seedsAlive, statOf, waitGone } from '../support/restore.js';
+import { criuTs, criuTsOk, killRestored, seedsAlive, statOf, waitGone } from '../support/restore.js';
 import { CRIU_TS } from '../support/paths.js';
 import { decodeImage, encodeImage } from '../../src/images/framing.js';
 
@@ -35,18 +35,14 @@ afterAll(() => {
 /** Dumps `pid` into `scratch/name` (the tree is killed) and waits until each of `pids` is free. */
 function dump(pid: number, name: string, pids: number[] = [pid]): string {
   const dir = join(scratch, name);
-  const out = criuTs(['dump', '-t', String(pid), '-D', dir, '-o', 'dump.log']);
-  expect(out.stderr).toBe('');
-  expect(out.status).toBe(0);
+  criuTsOk(['dump', '-t', String(pid), '-D', dir, '-o', 'dump.log']);
   for (const p of pids) waitGone(p);
   return dir;
 }
 
 function restoreDetached(dir: string, pids: number[], extra: string[] = []): void {
   for (const p of pids) restored.add(p);
-  const out = criuTs(['restore', '-D', dir, '-d', '-o', 'restore.log', ...extra]);
-  expect(out.stderr).toBe('');
-  expect(out.status).toBe(0);
+  criuTsOk(['restore', '-D', dir, '-d', '-o', 'restore.log', ...extra]);
 }
 
 /** /proc/PID/timers with the pid of the notify line left out (it is the same task's). */
@@ -166,9 +162,7 @@ describe('criu-ts restore: tree-level state', () => {
       const target = startProgram('pid_check');
       const pids = target.waitOutput(/pids (\d+) (\d+) (\d+)/).slice(1).map(Number);
       const dir = join(scratch, name);
-      const out = criuTs(['dump', '-t', String(target.pid), '-D', dir, '-o', 'dump.log', '-R']);
-      expect(out.stderr).toBe('');
-      expect(out.status).toBe(0);
+      criuTsOk(['dump', '-t', String(target.pid), '-D', dir, '-o', 'dump.log', '-R']);
       return { target, pids, dir };
     }
 
@@ -180,9 +174,7 @@ describe('criu-ts restore: tree-level state', () => {
       expect(seedsAlive()).toEqual([]);
 
       const pidfile = join(dir, 'restored.pid');
-      const out = criuTs(['restore', '-D', dir, '-d', '-o', 'restore.log', '--unshare', 'pid', '--pidfile', pidfile]);
-      expect(out.stderr).toBe('');
-      expect(out.status).toBe(0);
+      criuTsOk(['restore', '-D', dir, '-d', '-o', 'restore.log', '--unshare', 'pid', '--pidfile', pidfile]);
       const host = Number(readFileSync(pidfile, 'utf8'));
       restored.add(statOf(host).ppid); // the init: killing it takes the whole namespace
       expect(host).not.toBe(main);

@@ -17,7 +17,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { O, close, isSysError, open, read, ttyGetInt, ttySetInt } from '../../src/sys/index.js';
 import { CRIU_TS } from '../support/paths.js';
 import { cleanupPrograms, killAllPrograms, pause, startProgram, waitFor } from '../support/programs.js';
-import { criuTs, killRestored, pidTaken, statOf, waitGone } from '../support/restore.js';
+import { criuTs, criuTsOk, killRestored, pidTaken, statOf, waitGone } from '../support/restore.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'criu-ts-restore-tty-'));
 const restored = new Set<number>();
@@ -67,9 +67,7 @@ function dumpJob(name: string) {
   const stat = statOf(child);
   expect(stat).toMatchObject({ sid: target.pid, pgid: child });
   const images = join(scratch, name);
-  const out = criuTs(['dump', '-t', String(child), '-D', images, '--shell-job', '-o', 'dump.log']);
-  expect(out.stderr).toBe('');
-  expect(out.status).toBe(0);
+  criuTsOk(['dump', '-t', String(child), '-D', images, '--shell-job', '-o', 'dump.log']);
   waitGone(child);
   waitGone(target.pid);
   return { target, child, shell, own, dead, images };

@@ -19,7 +19,7 @@ import { restoreUnixSockets } from '../../src/restore/files/unix_sk.js';
 import { AF, MSG, SOCK, bind, close, recvmsg, sendmsg, socket } from '../../src/sys/index.js';
 import { CONFORMANCE_DIR } from '../support/paths.js';
 import { cleanupPrograms, killAllPrograms, startProgram, waitFor, workDir } from '../support/programs.js';
-import { criuTs, fdTable, killRestored, pidTaken, seedsAlive, waitGone } from '../support/restore.js';
+import { criuTs, criuTsOk, fdTable, killRestored, pidTaken, seedsAlive, waitGone } from '../support/restore.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'criu-ts-restore-unix-'));
 const restored = new Set<number>();
@@ -47,9 +47,7 @@ function dumpUnixState(name: string) {
   const child = Number(target.waitOutput(/child (\d+)/)[1]);
   const fds = [fdShape(target.pid), fdShape(child)];
   const images = join(scratch, name);
-  const out = criuTs(['dump', '-t', String(target.pid), '-D', images, '-o', 'dump.log']);
-  expect(out.stderr).toBe('');
-  expect(out.status).toBe(0);
+  criuTsOk(['dump', '-t', String(target.pid), '-D', images, '-o', 'dump.log']);
   waitGone(target.pid);
   waitGone(child);
   return { dir, target, child, fds, images };
@@ -60,9 +58,7 @@ describe('restore of Unix sockets', () => {
     const { target, child, fds, images, dir } = dumpUnixState('unix-state');
     // The socket files of the dead program are still there: stale, and removed by the restore.
     expect(existsSync(join(dir, 'listener.sock'))).toBe(true);
-    const out = criuTs(['restore', '-D', images, '-d', '-o', 'restore.log']);
-    expect(out.stderr).toBe('');
-    expect(out.status).toBe(0);
+    criuTsOk(['restore', '-D', images, '-d', '-o', 'restore.log']);
     restored.add(target.pid);
     restored.add(child);
     expect([fdShape(target.pid), fdShape(child)]).toEqual(fds);
@@ -95,9 +91,7 @@ describe('restore of Unix sockets', () => {
     bind(peer, { family: 'unix', path });
     const target = startProgram('unix_outside', { args: ['dgram', path] });
     const images = join(scratch, 'ext-unix-sk');
-    const dumped = criuTs(['dump', '-t', String(target.pid), '-D', images, '--ext-unix-sk']);
-    expect(dumped.stderr).toBe('');
-    expect(dumped.status).toBe(0);
+    criuTsOk(['dump', '-t', String(target.pid), '-D', images, '--ext-unix-sk']);
     waitGone(target.pid);
 
     const refused = criuTs(['restore', '-D', images, '-d']);
@@ -105,9 +99,7 @@ describe('restore of Unix sockets', () => {
     expect(refused.stderr).toMatch(new RegExp(`Task ${target.pid}, fd 3: Unix datagram socket socket:\\[\\d+\\]: its peer socket:\\[\\d+\\] \\(${path.replace(/[.]/g, '\\.')}\\) is outside the tree: restore with --ext-unix-sk .*\\[RESTORE_UNSUPPORTED\\]`));
     expect(pidTaken(target.pid)).toBe(false);
 
-    const out = criuTs(['restore', '-D', images, '-d', '--ext-unix-sk']);
-    expect(out.stderr).toBe('');
-    expect(out.status).toBe(0);
+    criuTsOk(['restore', '-D', images, '-d', '--ext-unix-sk']);
     restored.add(target.pid);
     process.kill(target.pid, 'SIGTERM');
     waitFor(() => /PASS|FAIL/.test(target.out()), 'the verdict');

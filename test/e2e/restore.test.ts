@@ -15,7 +15,7 @@ import { decodeImage, encodeImage } from '../../src/images/framing.js';
 import { close, F, fcntl, pidfdGetfd, pidfdOpen, syscall } from '../../src/sys/index.js';
 import { CRIU_TS } from '../support/paths.js';
 import { buildProgram, cleanupPrograms, killAllPrograms, makeFifo, startProgram, waitFor, workDir, type Target } from '../support/programs.js';
-import { criuTs, fdTable, imageAreas, killRestored, mapsAreas, pidTaken, seedsAlive, statOf, waitGone, type Area } from '../support/restore.js';
+import { criuTs, criuTsOk, fdTable, imageAreas, killRestored, mapsAreas, pidTaken, seedsAlive, statOf, waitGone, type Area } from '../support/restore.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'criu-ts-restore-'));
 const restored = new Set<number>();
@@ -39,9 +39,7 @@ function dumpTarget(mib = 4): { target: Target; dir: string; dataFile: string; a
   const fds = fdTable(target.pid);
   const mm = mmView(target.pid);
   const dir = join(scratch, `images-${serial}`);
-  const out = criuTs(['dump', '-t', String(target.pid), '-D', dir, '-o', 'dump.log']);
-  expect(out.stderr).toBe('');
-  expect(out.status).toBe(0);
+  criuTsOk(['dump', '-t', String(target.pid), '-D', dir, '-o', 'dump.log']);
   waitGone(target.pid);
   return { target, dir, dataFile, areas, fds, mm };
 }
@@ -62,9 +60,7 @@ function mmView(pid: number): string[] {
 }
 
 function restoreDetached(dir: string, pid: number): void {
-  const out = criuTs(['restore', '-D', dir, '-d', '-o', 'restore.log']);
-  expect(out.stderr).toBe('');
-  expect(out.status).toBe(0);
+  criuTsOk(['restore', '-D', dir, '-d', '-o', 'restore.log']);
   restored.add(pid);
 }
 

@@ -7,6 +7,7 @@ import { ImageDir } from '../../src/images/image_dir.js';
 import { readEntries, readSingle } from '../../src/images/typed.js';
 import { CRIU_TS } from './paths.js';
 import { waitFor } from './programs.js';
+import { expect } from 'vitest';
 
 export function criuTs(args: string[], timeout = 120_000): { status: number | null; stdout: string; stderr: string } {
   const res = spawnSync(process.execPath, [CRIU_TS, ...args], { encoding: 'utf8', timeout });
@@ -126,4 +127,15 @@ export function killRestored(pids: Set<number>): void {
   }
   for (const pid of pids) waitGone(pid);
   pids.clear();
+}
+
+/**
+ * `criu-ts ARGS` that must succeed: silent on stderr, exit code 0. Returns what it printed.
+ * For `dump` and `restore` runs whose failure is not what the test is about.
+ */
+export function criuTsOk(args: string[], timeout?: number): { status: number | null; stdout: string; stderr: string } {
+  const out = criuTs(args, timeout);
+  expect(out.stderr, `criu-ts ${args.join(' ')}`).toBe('');
+  expect(out.status, `criu-ts ${args.join(' ')}`).toBe(0);
+  return out;
 }

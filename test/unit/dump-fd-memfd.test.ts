@@ -66,7 +66,7 @@ describe('memfd dump', () => {
     // The mapped memfd is dumped once, with its mapping (same shmid); the empty one not at all.
     const mappedId = inode(2).ino;
     const mm = readSingle(dump.images, 'mm', target.pid);
-    expect(mm.vmas.filter((v) => v.shmid === mappedId)).toHaveLength(1);
+    expect((mm.vmas ?? []).filter((v) => v.shmid === mappedId)).toHaveLength(1);
     expect(existsSync(join(dump.dir, `pagemap-shmem-${mappedId}.img`))).toBe(true);
     expect(existsSync(join(dump.dir, `pagemap-shmem-${inode(3).ino}.img`))).toBe(false);
     const pagesOf = (id: bigint) => dump.images.readKind('shmemPagemap', id).entries.slice(1).reduce((m, e) => m + pagemapEntryPages(e.message as never), 0n);

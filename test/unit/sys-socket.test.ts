@@ -7,7 +7,6 @@ import {
   accept,
   AF,
   bind,
-  close,
   connect,
   decodeSockAddr,
   encodeSockAddr,
