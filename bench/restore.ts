@@ -5,12 +5,15 @@
  *      as it is right after a dump);
  *   2. `criu-ts restore -d` of a small task, from the command's start to its exit (the task runs
  *      its own code from the detach just before the exit): the time a user waits, Node's start-up
- *      included, and the same for CRIU 4.2's sleep set.
+ *      included, and the same for CRIU 4.2's sleep set;
+ *   3. from `criu-ts restore -d` starting (and from `restoreTree` being called, in this process)
+ *      to the first instruction of a small restored task (bench/programs/first_tick.c, which
+ *      notes the time it runs again on the same monotonic clock).
  *
  *   npm run build && node dist/bench/restore.js [sizes in MiB...]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { dumpTree } from '../src/dump/dump.js';
@@ -100,4 +103,41 @@ function timeCli(dir: string, pid: number, label: string): void {
   if (existsSync('/proc/15349')) console.log('CRIU 4.2 sleep set: skipped, PID 15349 is in use');
   else timeCli(dir, 15349, "CRIU 4.2's sleep set");
 }
+// 3. From the restore's start to the restored task's first instruction.
+{
+  const ticker = join(work, 'first_tick');
+  execFileSync('gcc', ['-O2', '-o', ticker, join(repo, 'bench/programs/first_tick.c')]);
+  const note = join(work, 'first_tick.out');
+  const readyLine = `${'ready'.padEnd(31)}\n`;
+  const pid = Number(spawnSync('sh', ['-c', `setsid ${ticker} ${note} </dev/null >/dev/null 2>&1 & echo $!`], { encoding: 'utf8' }).stdout.trim());
+  for (let i = 0; i < 300 && !(existsSync(note) && readFileSync(note, 'utf8').startsWith('ready')); i++) sleepMs(10);
+  const dir = join(work, 'first-tick');
+  await dumpTree(pid, { imagesDir: dir, after: 'kill' });
+  waitGone(pid);
+  /** Restores with `run` (which returns when the task runs) and gives ms from `t0` to the task's first tick. */
+  const firstTick = async (run: () => Promise<void> | void): Promise<number> => {
+    writeFileSync(note, readyLine); // as it was at the dump (restore checks its size)
+    const t0 = process.hrtime.bigint();
+    await run();
+    let line = '';
+    for (let i = 0; i < 500 && !/^\d+/.test(line); i++, sleepMs(2)) line = readFileSync(note, 'utf8');
+    stop(pid);
+    return Number(BigInt(line.trim()) - t0) / 1e6;
+  };
+  const cliTimes: number[] = [];
+  const inProcess: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    cliTimes.push(await firstTick(() => {
+      const res = spawnSync(process.execPath, [cli, 'restore', '-D', dir, '-d'], { encoding: 'utf8' });
+      if (res.status !== 0) throw new Error(`criu-ts restore failed: ${res.stderr}`);
+    }));
+    inProcess.push(await firstTick(async () => {
+      await restoreTree({ imagesDir: dir });
+    }));
+  }
+  const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!.toFixed(1);
+  console.log(`first instruction of a restored small task (first_tick.c): median ${median(cliTimes)} ms after \`criu-ts restore -d\` starts (Node's start included), ` +
+    `median ${median(inProcess)} ms after restoreTree() is called`);
+}
+
 rmSync(work, { recursive: true, force: true });
