@@ -21,7 +21,7 @@ import { restoreTree } from '../src/restore/restore.js';
 import { kill, SIG, wait4, WAIT } from '../src/sys/index.js';
 
 const repo = resolve(import.meta.dirname, '..', '..');
-const cli = join(repo, 'dist', 'src', 'cli', 'criu.js');
+const cli = join(repo, 'dist', 'criu-ts.mjs');
 const work = mkdtempSync(join(tmpdir(), 'criu-ts-bench-restore-'));
 const binary = join(work, 'dump_target');
 execFileSync('gcc', ['-O2', '-pthread', '-o', binary, join(repo, 'test/programs/dump_target.c')]);

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'src', 'cli', 'criu.js');
+const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'criu-ts.mjs');
 const work = mkdtempSync(join(tmpdir(), 'criu-ts-demo-'));
 const counter = join(work, 'counter');
 const images = join(work, 'images');

@@ -15,6 +15,6 @@ export const VENDORED_CONFORMANCE_DIR = join(REPO_ROOT, 'test', 'fixtures', 'con
 export const CONFORMANCE_DIR =
   process.env['CRIU_TS_CONFORMANCE'] || (existsSync(SHARED_CONFORMANCE_DIR) ? SHARED_CONFORMANCE_DIR : VENDORED_CONFORMANCE_DIR);
 
-/** The built command-line tools (npm test builds them first). */
-export const CRIT_TS = join(REPO_ROOT, 'dist', 'src', 'cli', 'crit.js');
-export const CRIU_TS = join(REPO_ROOT, 'dist', 'src', 'cli', 'criu.js');
+/** The built command-line tools, bundled as users run them (npm test builds them first). */
+export const CRIT_TS = join(REPO_ROOT, 'dist', 'crit-ts.mjs');
+export const CRIU_TS = join(REPO_ROOT, 'dist', 'criu-ts.mjs');
