@@ -1,18 +1,24 @@
 /**
- * TCP repair mode (TCP_REPAIR, CAP_NET_ADMIN): saving an established connection's state and
- * rebuilding it in a new socket without a handshake, so the peer never notices.
+ * TCP repair mode (TCP_REPAIR, CAP_NET_ADMIN): saving a connection's state and rebuilding it in a
+ * new socket without a handshake, so the peer never notices. Connections that are ESTABLISHED or
+ * half-closed (FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK, CLOSING) are saved and rebuilt; the
+ * FINs of the half-closed ones are src/net/tcp_half_closed.ts's part.
  *
  * The call order, which the kernel requires and these functions follow:
  *
  *   save:    repair on → TCP_INFO (state, options, wscale) → SIOCOUTQ / SIOCOUTQNSD / SIOCINQ
- *            (queue lengths) → TCP_MAXSEG, TCP_TIMESTAMP → TCP_REPAIR_WINDOW → for each queue:
- *            TCP_REPAIR_QUEUE + TCP_QUEUE_SEQ + recv(MSG_PEEK) of its bytes
+ *            (queue lengths; our FIN, once queued, taken out of the first two) → TCP_MAXSEG,
+ *            TCP_TIMESTAMP → TCP_REPAIR_WINDOW → for each queue: TCP_REPAIR_QUEUE +
+ *            TCP_QUEUE_SEQ + recv(MSG_PEEK) of its bytes (the sequence numbers keep the FINs)
  *            ... the caller closes the socket while still in repair mode: no FIN, no RST.
  *   restore: new socket → repair on → bind(src) → TCP_QUEUE_SEQ of both queues (start of the
- *            saved data) → connect(dst) (no packet sent) → TCP_REPAIR_OPTIONS → TCP_TIMESTAMP →
- *            receive queue refilled → sent-but-unacked data into the send queue → TCP_REPAIR_WINDOW
- *            (`rebuildConnection`; still in repair mode: closing it now sends nothing)
- *            → repair off → the never-sent data written normally (`resumeConnection`).
+ *            saved data, the FINs left out) → connect(dst) (no packet sent) → TCP_REPAIR_OPTIONS
+ *            → TCP_TIMESTAMP → receive queue refilled → sent-but-unacked data into the send queue
+ *            → [never-sent data, repair off for the moment, when our FIN must follow it]
+ *            → TCP_REPAIR_WINDOW (one back for the peer's FIN) → [the FINs replayed: ours by
+ *            shutdown(SHUT_WR), the peer's FIN or ACK injected as a marked packet; the state
+ *            checked] (`rebuildConnection`; still in repair mode: closing it now sends nothing)
+ *            → repair off → the never-sent data written normally, if not yet (`resumeConnection`).
  *
  * Precondition for both: no packet may reach the connection meanwhile (the network lock), or the
  * kernel answers the peer with a reset.
@@ -22,6 +28,9 @@ import type { TcpStreamEntry } from '../images/generated/types.js';
 import {
   MSG, SOL, TCP, bind, connect, getsockopt, isSysError, recvmsg, sendmsg, setsockopt, syscall, type SockAddr,
 } from '../sys/index.js';
+import {
+  FinReplayError, finFollowsUnsent, isRepairableState, lengthsWithoutFin, replayFins, seqsBeforeFins, tcpStateName, windowBeforeFin,
+} from './tcp_half_closed.js';
 
 const TCP_INFO = 11;
 const SIOCINQ = 0x541b;
@@ -39,10 +48,13 @@ export class TcpRepairError extends CriuTsError {
 
 /** Everything of a connection that a tcp-stream image keeps, with the queued bytes. */
 export interface TcpConnectionState {
+  /** The TCP state (`TCP_STATE`); a tcp-stream image does not keep it, its inet_sk_entry does. */
   state: number;
+  /** `rcv_nxt` and `write_seq`, the FINs counted. */
   inqSeq: number;
   outqSeq: number;
   inq: Uint8Array;
+  /** The unacknowledged and never-sent data bytes (our FIN is not among them). */
   outq: Uint8Array;
   /** The tail of `outq` never sent to the network. */
   unsentLength: number;
@@ -89,16 +101,19 @@ function peekQueue(fd: number, queue: number, length: number): { seq: number; da
   return { seq, data: data.subarray(0, length) };
 }
 
-/** Saves an established connection; the socket must already be in repair mode. */
+/** Saves an established or half-closed connection; the socket must already be in repair mode. */
 export function saveConnection(fd: number): TcpConnectionState {
   const info = getsockopt(fd, { level: SOL.TCP, name: TCP_INFO }, { size: 232 });
   const state = info[0]!;
-  if (state !== TCP_ESTABLISHED) {
-    throw new TcpRepairError('TCP_REPAIR_STATE', `only established connections are saved yet (TCP state ${state})`);
+  if (!isRepairableState(state)) {
+    throw new TcpRepairError('TCP_REPAIR_STATE', `a connection in state ${tcpStateName(state)} cannot be saved (only ESTABLISHED, FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK and CLOSING can)`);
   }
   const optMask = info[5]!;
-  const outqLength = ioctlInt(fd, SIOCOUTQ, 'send queue length');
-  const unsentLength = ioctlInt(fd, SIOCOUTQNSD, 'unsent data length');
+  const { outq: outqLength, unsent: unsentLength } = lengthsWithoutFin(
+    state,
+    ioctlInt(fd, SIOCOUTQ, 'send queue length'),
+    ioctlInt(fd, SIOCOUTQNSD, 'unsent data length'),
+  );
   const inqLength = ioctlInt(fd, SIOCINQ, 'receive queue length');
   const saved: TcpConnectionState = {
     state,
@@ -156,15 +171,20 @@ export function restoreConnection(fd: number, saved: TcpConnectionState, local: 
 /**
  * The first half of `restoreConnection`: everything but leaving repair mode. A restore does this
  * for every connection first, and resumes them all once the whole tree is back; if it fails in
- * between, the sockets are closed still in repair mode, which the peers never see.
+ * between, the sockets are closed still in repair mode, which the peers never see. A half-closed
+ * connection leaves this in its saved state, its FINs replayed.
  */
 export function rebuildConnection(fd: number, saved: TcpConnectionState, local: SockAddr, remote: SockAddr): void {
-  if (saved.state !== TCP_ESTABLISHED) throw new TcpRepairError('TCP_REPAIR_STATE', `cannot restore TCP state ${saved.state} yet`);
+  const what = `${endpoint(local)} -> ${endpoint(remote)}`;
+  if (!isRepairableState(saved.state)) {
+    throw new TcpRepairError('TCP_REPAIR_STATE', `${what}: a connection in state ${tcpStateName(saved.state)} cannot be rebuilt`);
+  }
+  const seqs = seqsBeforeFins(saved.state, saved.inqSeq, saved.outqSeq);
   bind(fd, local, { what: 'bind the restored connection' });
   selectQueue(fd, TCP.RECV_QUEUE);
-  setsockopt(fd, { level: SOL.TCP, name: TCP.QUEUE_SEQ, value: (saved.inqSeq - saved.inq.length) | 0 });
+  setsockopt(fd, { level: SOL.TCP, name: TCP.QUEUE_SEQ, value: (seqs.inqSeq - saved.inq.length) | 0 });
   selectQueue(fd, TCP.SEND_QUEUE);
-  setsockopt(fd, { level: SOL.TCP, name: TCP.QUEUE_SEQ, value: (saved.outqSeq - saved.outq.length) | 0 });
+  setsockopt(fd, { level: SOL.TCP, name: TCP.QUEUE_SEQ, value: (seqs.outqSeq - saved.outq.length) | 0 });
   connect(fd, remote, { what: 'reconnect the restored connection (repair mode: no handshake)' });
 
   const opts: number[] = [];
@@ -178,9 +198,32 @@ export function rebuildConnection(fd: number, saved: TcpConnectionState, local: 
   if (saved.inq.length > 0) sendIntoQueue(fd, TCP.RECV_QUEUE, saved.inq);
   const sent = saved.outq.length - saved.unsentLength;
   if (sent > 0) sendIntoQueue(fd, TCP.SEND_QUEUE, saved.outq.subarray(0, sent));
+  if (finFollowsUnsent(saved.state, saved.unsentLength)) {
+    // Our FIN goes behind the data never sent, which only a socket out of repair mode queues as
+    // unsent: out for the moment (whatever it sends, the network lock drops), then back in.
+    setRepair(fd, false);
+    sendIntoQueue(fd, undefined, saved.outq.subarray(sent));
+    setRepair(fd, true);
+  }
   if (saved.window) {
-    const w = saved.window;
+    const w = windowBeforeFin(saved.state, saved.window);
     setsockopt(fd, { level: SOL.TCP, name: TCP.REPAIR_WINDOW, value: Uint32Array.of(w.sndWl1, w.sndWnd, w.maxWindow, w.rcvWnd, w.rcvWup) });
+  }
+  try {
+    replayFins(fd, {
+      state: saved.state,
+      inqSeq: seqs.inqSeq,
+      outqSeq: seqs.outqSeq,
+      outqLength: saved.outq.length,
+      ...(saved.window ? { sndWnd: saved.window.sndWnd } : {}),
+      sndWscale: saved.sndWscale,
+      local,
+      remote,
+      what,
+    });
+  } catch (err) {
+    if (err instanceof FinReplayError) throw new TcpRepairError('TCP_REPAIR_STATE', `cannot bring back the ${tcpStateName(saved.state)} state of ${err.message}`);
+    throw new TcpRepairError('TCP_REPAIR_FAILED', `cannot bring back the ${tcpStateName(saved.state)} state of ${what}: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -188,8 +231,15 @@ export function rebuildConnection(fd: number, saved: TcpConnectionState, local: 
 export function resumeConnection(fd: number, saved: TcpConnectionState): void {
   const sent = saved.outq.length - saved.unsentLength;
   setRepair(fd, false);
-  // Data the kernel never sent: written like any data, now that the connection is live.
-  if (saved.unsentLength > 0) sendIntoQueue(fd, undefined, saved.outq.subarray(sent));
+  // Data the kernel never sent: written like any data, now that the connection is live (unless
+  // the rebuild wrote it already, in front of our FIN).
+  if (saved.unsentLength > 0 && !finFollowsUnsent(saved.state, saved.unsentLength)) sendIntoQueue(fd, undefined, saved.outq.subarray(sent));
+}
+
+function endpoint(addr: SockAddr): string {
+  if (addr.family === 'inet') return `${addr.address}:${addr.port}`;
+  if (addr.family === 'inet6') return `[${addr.address}]:${addr.port}`;
+  return addr.family;
 }
 
 /** The tcp-stream image of a saved connection (queues go in its extra data: inq, then outq). */
@@ -216,10 +266,13 @@ export function tcpStreamEntry(s: TcpConnectionState): { entry: TcpStreamEntry; 
   return { entry, extra: { inq: s.inq, outq: s.outq } };
 }
 
-/** The state a tcp-stream image describes (an established connection). */
-export function fromTcpStreamEntry(entry: TcpStreamEntry, extra: { inq: Uint8Array; outq: Uint8Array }): TcpConnectionState {
+/**
+ * The state a tcp-stream image describes; `state` is the TCP state its inet_sk_entry records
+ * (ESTABLISHED when absent).
+ */
+export function fromTcpStreamEntry(entry: TcpStreamEntry, extra: { inq: Uint8Array; outq: Uint8Array }, state: number = TCP_ESTABLISHED): TcpConnectionState {
   const s: TcpConnectionState = {
-    state: TCP_ESTABLISHED,
+    state,
     inqSeq: entry.inq_seq,
     outqSeq: entry.outq_seq,
     inq: extra.inq,
