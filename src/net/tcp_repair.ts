@@ -26,7 +26,7 @@
 import { CriuTsError } from '../errors.js';
 import type { TcpStreamEntry } from '../images/generated/types.js';
 import {
-  MSG, SOL, TCP, bind, connect, getsockopt, isSysError, recvmsg, sendmsg, setsockopt, syscall, type SockAddr,
+  MSG, SO, SOL, TCP, bind, connect, getsockopt, getsockoptInt, isSysError, recvmsg, sendmsg, setsockopt, syscall, type SockAddr,
 } from '../sys/index.js';
 import {
   FinReplayError, finFollowsUnsent, isRepairableState, lengthsWithoutFin, replayFins, seqsBeforeFins, tcpStateName, windowBeforeFin,
@@ -143,11 +143,11 @@ export function saveConnection(fd: number): TcpConnectionState {
   return saved;
 }
 
-function sendIntoQueue(fd: number, queue: number | undefined, data: Uint8Array): void {
+function sendIntoQueue(fd: number, queue: number | undefined, data: Uint8Array, flags = 0): void {
   if (queue !== undefined) selectQueue(fd, queue);
   for (let off = 0, chunk = data.length; off < data.length; ) {
     try {
-      off += sendmsg(fd, { data: data.subarray(off, off + Math.min(chunk, data.length - off)) }, { flags: MSG.NOSIGNAL });
+      off += sendmsg(fd, { data: data.subarray(off, off + Math.min(chunk, data.length - off)) }, { flags: MSG.NOSIGNAL | flags });
     } catch (err) {
       // In repair mode the kernel allocates one linear buffer per call: large chunks can fail.
       if (isSysError(err, 'ENOMEM') && chunk > 1024) {
@@ -156,6 +156,24 @@ function sendIntoQueue(fd: number, queue: number | undefined, data: Uint8Array):
       }
       throw new TcpRepairError('TCP_REPAIR_QUEUE', `cannot refill a queue of the connection`, { cause: err });
     }
+  }
+}
+
+/**
+ * Writes the data the kernel had never sent into `fd`, out of repair mode. Its send buffer (as the
+ * image set it) may have been full to the last byte, and the new socket lays the bytes out in
+ * other buffers: a blocking write could then wait forever for a peer that the lock holds off. So
+ * the buffer is made big enough for the moment, the write does not block, and the size is set
+ * back (a socket may hold more than its buffer; it only waits longer before its next write).
+ */
+function writeUnsent(fd: number, data: Uint8Array): void {
+  const sndbuf = getsockoptInt(fd, { level: SOL.SOCKET, name: SO.SNDBUF }); // the doubled value
+  const roomy = Math.min(0x3fffffff, Math.floor(sndbuf / 2) + 2 * data.length + (1 << 16));
+  setsockopt(fd, { level: SOL.SOCKET, name: SO.SNDBUFFORCE, value: roomy });
+  try {
+    sendIntoQueue(fd, undefined, data, MSG.DONTWAIT);
+  } finally {
+    setsockopt(fd, { level: SOL.SOCKET, name: SO.SNDBUFFORCE, value: Math.floor(sndbuf / 2) });
   }
 }
 
@@ -202,7 +220,7 @@ export function rebuildConnection(fd: number, saved: TcpConnectionState, local: 
     // Our FIN goes behind the data never sent, which only a socket out of repair mode queues as
     // unsent: out for the moment (whatever it sends, the network lock drops), then back in.
     setRepair(fd, false);
-    sendIntoQueue(fd, undefined, saved.outq.subarray(sent));
+    writeUnsent(fd, saved.outq.subarray(sent));
     setRepair(fd, true);
   }
   if (saved.window) {
@@ -233,7 +251,7 @@ export function resumeConnection(fd: number, saved: TcpConnectionState): void {
   setRepair(fd, false);
   // Data the kernel never sent: written like any data, now that the connection is live (unless
   // the rebuild wrote it already, in front of our FIN).
-  if (saved.unsentLength > 0 && !finFollowsUnsent(saved.state, saved.unsentLength)) sendIntoQueue(fd, undefined, saved.outq.subarray(sent));
+  if (saved.unsentLength > 0 && !finFollowsUnsent(saved.state, saved.unsentLength)) writeUnsent(fd, saved.outq.subarray(sent));
 }
 
 function endpoint(addr: SockAddr): string {
