@@ -43,7 +43,7 @@ import { seccompDataBytes, seccompSteps, suspendSeccomp, verifySeccomp } from '.
 import { sharesWithParent } from './shared.js';
 import { planVdso } from './vdso.js';
 import { finishZombies } from './zombies.js';
-import { isTcpConnection } from './files/inet.js';
+import { isTcpConnection, unrestorableConnection } from './files/inet.js';
 import { unlockNetwork } from './network_unlock.js';
 import { readSingle } from '../images/typed.js';
 import type { InetSkEntry } from '../images/generated/types.js';
@@ -154,10 +154,22 @@ export async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> 
   };
 }
 
-/** CRIU's rule: images dumped with --tcp-close need --tcp-close on restore. */
+/**
+ * CRIU's rule: images dumped with --tcp-close need --tcp-close on restore. With
+ * --tcp-established, every connection must be in a state that is rebuilt (not SYN_SENT).
+ */
 function checkTcpOptions(plan: RestorePlan, opts: RestoreOptions): void {
-  if (readSingle(plan.images, 'inventory').tcp_close && !opts.tcpClose) {
+  const closed = readSingle(plan.images, 'inventory').tcp_close ?? false;
+  if (closed && !opts.tcpClose) {
     throw new RestoreError('RESTORE_UNSUPPORTED', `The images in ${plan.dir} were dumped with --tcp-close: restore them with --tcp-close too`, { image: 'inventory.img' });
+  }
+  if (closed || opts.tcpClose || !opts.tcpEstablished) return;
+  for (const task of plan.tasks) {
+    for (const fd of task.fds ?? []) {
+      const sk = plan.files.get(fd.id)?.isk;
+      const refused = sk === undefined ? undefined : unrestorableConnection(sk);
+      if (refused !== undefined) throw new RestoreError('RESTORE_UNSUPPORTED', `Task ${task.pid}, fd ${fd.fd}: ${refused}`, { pid: task.pid, image: 'files.img' });
+    }
   }
 }
 

@@ -4,14 +4,17 @@
  * connected. State, addresses and queue lengths come from sock_diag (sockets in no table — an
  * unbound UDP socket, a closed TCP one — from the socket itself), options from getsockopt.
  *
- * An established TCP connection is dumped only with `--tcp-established` (the fd options carry the
- * dump's TcpConnections): under the network lock and in repair mode its sequence numbers, options,
- * window and both queues go to tcp-stream-<inode>.img, as CRIU writes it. With `--tcp-close` it is
- * recorded without its stream, to be restored closed. Raw sockets (any protocol, with their raw
- * options) and ICMP "ping" sockets are in no sock_diag table CRIU asks: their addresses come from
- * the socket, and a peer address makes them ESTABLISHED. Connections on their way in or out
- * (SYN_SENT, FIN_WAIT*, CLOSE_WAIT, LAST_ACK, CLOSING) are refused. As in CRIU, the datagrams
- * waiting in a UDP socket's receive queue are not kept.
+ * A TCP connection — ESTABLISHED, or half-closed: FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK,
+ * CLOSING — is dumped only with `--tcp-established` (the fd options carry the dump's
+ * TcpConnections): under the network lock and in repair mode its sequence numbers, options, window
+ * and both queues go to tcp-stream-<inode>.img, and the state TCP_INFO gives in repair mode to the
+ * inet_sk_entry, as CRIU writes them (src/net/tcp_half_closed.ts says how the FINs are counted).
+ * With `--tcp-close` it is recorded without its stream, to be restored closed. A connection still
+ * opening (SYN_SENT) is refused: CRIU dumps it, but we do not rebuild one. Orphaned sockets
+ * (FIN_WAIT2 or TIME_WAIT after a close) have no fd and are the kernel's, not the tree's. Raw
+ * sockets (any protocol, with their raw options) and ICMP "ping" sockets are in no sock_diag table
+ * CRIU asks: their addresses come from the socket, and a peer address makes them ESTABLISHED. As
+ * in CRIU, the datagrams waiting in a UDP socket's receive queue are not kept.
  */
 import { readFileSync } from 'node:fs';
 import type { InetSkEntry } from '../../images/generated/types.js';
@@ -23,7 +26,8 @@ import {
 } from '../../sys/index.js';
 import { writeEntries } from '../../images/typed.js';
 import type { LockedConnection } from '../../net/network_lock.js';
-import { tcpStreamEntry } from '../../net/tcp_repair.js';
+import { isRepairableState } from '../../net/tcp_half_closed.js';
+import { TcpRepairError, tcpStreamEntry } from '../../net/tcp_repair.js';
 import { FdDumpError, type FdDumpContext, type FdFacts } from './kind.js';
 import { dumpIpOpts, dumpIpRawOpts, dumpTcpOpts } from './inet_opts.js';
 import { dumpSocketOpts } from './sk_opts.js';
@@ -111,11 +115,22 @@ export function dumpInetSocket(f: FdFacts, ctx: FdDumpContext, opts: { family: n
     const conn = `TCP connection ${f.link} ${where} -> ${endpoint(family, sk.dst, sk.dstPort)}`;
     const tcp = ctx.options.tcp;
     if (tcp === undefined) return refuse(`${conn} is ${STATE_NAMES[sk.state] ?? sk.state}: dumping it needs --tcp-established (or --tcp-close)`);
-    if (sk.state !== TCP_STATE.ESTABLISHED) {
-      refuse(`${conn} is ${STATE_NAMES[sk.state] ?? sk.state}: only established connections are dumped (half-closed and opening ones are not supported yet)`);
+    if (sk.state === TCP_STATE.SYN_SENT) {
+      refuse(`${conn} is SYN_SENT: a connection still opening is not dumped (only ESTABLISHED and half-closed ones: FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK, CLOSING)`);
     }
+    if (!isRepairableState(sk.state)) refuse(`${conn} is ${STATE_NAMES[sk.state] ?? sk.state}, a state that is not dumped`);
     if (tcp !== 'close') {
-      const saved = tcp.checkpoint(f.local, lockedConnection(family, sk));
+      let saved;
+      try {
+        saved = tcp.checkpoint(f.local, lockedConnection(family, sk));
+      } catch (err) {
+        // Its state moved on between sock_diag's listing and the lock (a SYN_SENT that the lock
+        // caught before its answer, say): refused like the listing's state would have been.
+        if (err instanceof TcpRepairError && err.code === 'TCP_REPAIR_STATE') refuse(`${conn}: ${err.message}`);
+        throw err;
+      }
+      // The state seen in repair mode, under the lock, is the one the queues belong to.
+      sk.state = saved.state;
       writeEntries(ctx.options.writer!, 'tcpStream', ino, [tcpStreamEntry(saved)]);
     }
   }

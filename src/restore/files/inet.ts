@@ -5,10 +5,12 @@
  *   sends nothing), raw ones with their header-included, no-defragmentation and ICMP filter options;
  * - TCP listeners: bound and listening with their backlog;
  * - TCP sockets never connected (CLOSE): bound again if they were;
- * - established TCP connections: with `--tcp-established`, rebuilt in repair mode from their
- *   tcp-stream-<inode>.img (src/net/tcp_repair.ts) and left in repair mode until the whole tree is
- *   back (`resumeConnections`); with `--tcp-close` (or images dumped so), a socket bound to the
- *   connection's local address and nothing more, as CRIU restores them.
+ * - TCP connections, established or half-closed (FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK,
+ *   CLOSING): with `--tcp-established`, rebuilt in repair mode from their tcp-stream-<inode>.img
+ *   and brought to the state their inet_sk_entry records (src/net/tcp_repair.ts,
+ *   tcp_half_closed.ts), and left in repair mode until the whole tree is back
+ *   (`resumeConnections`); SYN_SENT is refused; with `--tcp-close` (or images dumped so), a socket
+ *   bound to the connection's local address and nothing more, as CRIU restores them.
  *
  * Binding: a TCP socket in repair mode binds whatever address it is given (the kernel forces the
  * reuse), so the two ends of a connection and its listener never collide; a listener gets
@@ -19,6 +21,7 @@
 import type { FileEntry, InetSkEntry, IpOptsEntry, TcpOptsEntry } from '../../images/generated/types.js';
 import { readEntriesWithExtra } from '../../images/typed.js';
 import { NET, TCP_STATE } from '../../net/constants.js';
+import { isRepairableState } from '../../net/tcp_half_closed.js';
 import { fromTcpStreamEntry, rebuildConnection, setRepair } from '../../net/tcp_repair.js';
 import {
   AF, F, IPPROTO, O, SO, SOCK, SOL, TCP, bind, connect, fcntl, formatIPv4, formatIPv6, listen, setsockopt, shutdown, socket, type SockAddr,
@@ -29,7 +32,7 @@ import { restoreSocketOpts, setReuseAddr } from './sk_opts.js';
 
 const STATE_NAMES = Object.fromEntries(Object.entries(TCP_STATE).map(([k, v]) => [v, k])) as Record<number, string>;
 
-/** The connected TCP states; only ESTABLISHED is rebuilt. */
+/** The connected TCP states; all but SYN_SENT are rebuilt. */
 const CONNECTED = new Set<number>([
   TCP_STATE.ESTABLISHED, TCP_STATE.SYN_SENT, TCP_STATE.FIN_WAIT1, TCP_STATE.FIN_WAIT2, TCP_STATE.CLOSE_WAIT, TCP_STATE.LAST_ACK, TCP_STATE.CLOSING,
 ]);
@@ -37,6 +40,15 @@ const CONNECTED = new Set<number>([
 /** Whether an inet socket entry is a TCP connection (what needs `--tcp-established`). */
 export function isTcpConnection(sk: InetSkEntry): boolean {
   return sk.proto === IPPROTO.TCP && sk.type === SOCK.STREAM && CONNECTED.has(sk.state);
+}
+
+/**
+ * Why the TCP connection `sk` cannot be rebuilt with --tcp-established (its state: SYN_SENT, or
+ * one no connection has), or undefined when it can (or is no connection).
+ */
+export function unrestorableConnection(sk: InetSkEntry): string | undefined {
+  if (!isTcpConnection(sk) || isRepairableState(sk.state)) return undefined;
+  return `${describe(sk)} is ${STATE_NAMES[sk.state] ?? sk.state}: only established and half-closed connections are restored (FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK, CLOSING); --tcp-close restores it closed`;
 }
 
 export const INET_OPENER: FileKindOpener = {
@@ -86,14 +98,13 @@ function openTcp(fd: number, sk: InetSkEntry, ctx: OpenContext, name: string): v
   if (mode !== 'established') {
     throw new RestoreError('RESTORE_UNSUPPORTED', `${name} is a connected TCP socket: restoring it needs --tcp-established (or --tcp-close)`, { image: 'files.img' });
   }
-  if (sk.state !== TCP_STATE.ESTABLISHED) {
-    throw new RestoreError('RESTORE_UNSUPPORTED', `${name} is ${STATE_NAMES[sk.state] ?? sk.state}: only established connections are restored`, { image: 'files.img' });
-  }
+  const refused = unrestorableConnection(sk); // restore.ts checks this first, naming the task and fd
+  if (refused !== undefined) throw new RestoreError('RESTORE_UNSUPPORTED', refused, { image: 'files.img' });
   const image = `tcp-stream-${sk.ino.toString(16)}.img`;
   const stream = readEntriesWithExtra(ctx.plan.images, 'tcpStream', sk.ino)[0];
   if (stream === undefined) throw new RestoreError('RESTORE_FAILED', `${name}: ${image} holds no connection`, { image });
   const extra = stream.extra as { inq: Uint8Array; outq: Uint8Array };
-  const saved = fromTcpStreamEntry(stream.entry, extra);
+  const saved = fromTcpStreamEntry(stream.entry, extra, sk.state);
   setRepair(fd, true);
   rebuildConnection(fd, saved, local(sk), remote(sk));
   ctx.repaired.push({ fd, saved, what: name, reuseAddr: sk.opts.reuseaddr ?? false });
