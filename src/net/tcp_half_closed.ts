@@ -60,7 +60,7 @@ const OUR_FIN = SNDQ_FIRST_FIN | SNDQ_SECOND_FIN;
 const THEIR_FIN = RCVQ_FIRST_FIN | RCVQ_SECOND_FIN;
 
 /** The states a connection is saved and rebuilt in. */
-const REPAIRABLE = bit(TCP_STATE.ESTABLISHED, TCP_STATE.FIN_WAIT1, TCP_STATE.FIN_WAIT2, TCP_STATE.CLOSE_WAIT, TCP_STATE.LAST_ACK, TCP_STATE.CLOSING);
+const REPAIRABLE = bit(TCP_STATE.ESTABLISHED, TCP_STATE.SYN_SENT, TCP_STATE.FIN_WAIT1, TCP_STATE.FIN_WAIT2, TCP_STATE.CLOSE_WAIT, TCP_STATE.LAST_ACK, TCP_STATE.CLOSING);
 
 const STATE_NAMES = Object.fromEntries(Object.entries(TCP_STATE).map(([k, v]) => [v, k])) as Record<number, string>;
 
@@ -69,7 +69,10 @@ export function tcpStateName(state: number): string {
   return STATE_NAMES[state] ?? `state ${state}`;
 }
 
-/** Whether a connection in `state` can be saved and rebuilt through repair mode. */
+/**
+ * Whether a connection in `state` can be saved and rebuilt through repair mode: ESTABLISHED, the
+ * half-closed states, and SYN_SENT (whose SYN the rebuild sends again; see tcp_repair.ts).
+ */
 export function isRepairableState(state: number): boolean {
   return state > 0 && state < 32 && (REPAIRABLE & (1 << state)) !== 0;
 }

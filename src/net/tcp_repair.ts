@@ -2,7 +2,11 @@
  * TCP repair mode (TCP_REPAIR, CAP_NET_ADMIN): saving a connection's state and rebuilding it in a
  * new socket without a handshake, so the peer never notices. Connections that are ESTABLISHED or
  * half-closed (FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK, CLOSING) are saved and rebuilt; the
- * FINs of the half-closed ones are src/net/tcp_half_closed.ts's part.
+ * FINs of the half-closed ones are src/net/tcp_half_closed.ts's part. A connection still opening
+ * (SYN_SENT: its queues empty, `write_seq` one past its SYN) is rebuilt as CRIU's soccr does it:
+ * its send sequence set to the SYN's, then a real connect() with repair mode off for the moment,
+ * which sends the SYN again with the same number (the network lock drops it; the kernel resends
+ * it later), and no TCP_REPAIR_OPTIONS (nothing was negotiated yet).
  *
  * The call order, which the kernel requires and these functions follow:
  *
@@ -12,7 +16,8 @@
  *            TCP_QUEUE_SEQ + recv(MSG_PEEK) of its bytes (the sequence numbers keep the FINs)
  *            ... the caller closes the socket while still in repair mode: no FIN, no RST.
  *   restore: new socket → repair on → bind(src) → TCP_QUEUE_SEQ of both queues (start of the
- *            saved data, the FINs left out) → connect(dst) (no packet sent) → TCP_REPAIR_OPTIONS
+ *            saved data, the FINs left out; SYN_SENT: the SYN's) → connect(dst) (no packet sent;
+ *            SYN_SENT: repair off, non-blocking connect, repair on) → TCP_REPAIR_OPTIONS (not SYN_SENT)
  *            → TCP_TIMESTAMP → receive queue refilled → sent-but-unacked data into the send queue
  *            → [never-sent data, repair off for the moment, when our FIN must follow it]
  *            → TCP_REPAIR_WINDOW (one back for the peer's FIN) → [the FINs replayed: ours by
@@ -26,7 +31,7 @@
 import { CriuTsError } from '../errors.js';
 import type { TcpStreamEntry } from '../images/generated/types.js';
 import {
-  MSG, SO, SOL, TCP, bind, connect, getsockopt, getsockoptInt, isSysError, recvmsg, sendmsg, setsockopt, syscall, type SockAddr,
+  F, MSG, O, SO, SOL, TCP, bind, fcntl, connect, getsockopt, getsockoptInt, isSysError, recvmsg, sendmsg, setsockopt, syscall, type SockAddr,
 } from '../sys/index.js';
 import {
   FinReplayError, finFollowsUnsent, isRepairableState, lengthsWithoutFin, replayFins, seqsBeforeFins, tcpStateName, windowBeforeFin,
@@ -39,6 +44,7 @@ const SIOCOUTQNSD = 0x894b;
 const TCPI_OPT = { TIMESTAMPS: 1, SACK: 2, WSCALE: 4 } as const;
 const TCPOPT = { MAXSEG: 2, WINDOW: 3, SACK_PERM: 4, TIMESTAMP: 8 } as const;
 const TCP_ESTABLISHED = 1;
+const TCP_SYN_SENT = 2;
 
 export class TcpRepairError extends CriuTsError {
   constructor(code: 'TCP_REPAIR_STATE' | 'TCP_REPAIR_QUEUE' | 'TCP_REPAIR_FAILED', what: string, options?: { cause?: unknown }) {
@@ -101,12 +107,12 @@ function peekQueue(fd: number, queue: number, length: number): { seq: number; da
   return { seq, data: data.subarray(0, length) };
 }
 
-/** Saves an established or half-closed connection; the socket must already be in repair mode. */
+/** Saves a connection (established, half-closed or opening); the socket must already be in repair mode. */
 export function saveConnection(fd: number): TcpConnectionState {
   const info = getsockopt(fd, { level: SOL.TCP, name: TCP_INFO }, { size: 232 });
   const state = info[0]!;
   if (!isRepairableState(state)) {
-    throw new TcpRepairError('TCP_REPAIR_STATE', `a connection in state ${tcpStateName(state)} cannot be saved (only ESTABLISHED, FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK and CLOSING can)`);
+    throw new TcpRepairError('TCP_REPAIR_STATE', `a connection in state ${tcpStateName(state)} cannot be saved (only ESTABLISHED, SYN_SENT, FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK and CLOSING can)`);
   }
   const optMask = info[5]!;
   const { outq: outqLength, unsent: unsentLength } = lengthsWithoutFin(
@@ -201,16 +207,18 @@ export function rebuildConnection(fd: number, saved: TcpConnectionState, local: 
   bind(fd, local, { what: 'bind the restored connection' });
   selectQueue(fd, TCP.RECV_QUEUE);
   setsockopt(fd, { level: SOL.TCP, name: TCP.QUEUE_SEQ, value: (seqs.inqSeq - saved.inq.length) | 0 });
+  const opening = saved.state === TCP_SYN_SENT;
   selectQueue(fd, TCP.SEND_QUEUE);
-  setsockopt(fd, { level: SOL.TCP, name: TCP.QUEUE_SEQ, value: (seqs.outqSeq - saved.outq.length) | 0 });
-  connect(fd, remote, { what: 'reconnect the restored connection (repair mode: no handshake)' });
+  setsockopt(fd, { level: SOL.TCP, name: TCP.QUEUE_SEQ, value: (seqs.outqSeq - saved.outq.length - (opening ? 1 : 0)) | 0 });
+  if (opening) connectAgain(fd, remote, what);
+  else connect(fd, remote, { what: 'reconnect the restored connection (repair mode: no handshake)' });
 
   const opts: number[] = [];
   if (saved.optMask & TCPI_OPT.SACK) opts.push(TCPOPT.SACK_PERM, 0);
   if (saved.optMask & TCPI_OPT.WSCALE) opts.push(TCPOPT.WINDOW, saved.sndWscale + (saved.rcvWscale << 16));
   if (saved.optMask & TCPI_OPT.TIMESTAMPS) opts.push(TCPOPT.TIMESTAMP, 0);
   opts.push(TCPOPT.MAXSEG, saved.mssClamp);
-  setsockopt(fd, { level: SOL.TCP, name: TCP.REPAIR_OPTIONS, value: Uint32Array.from(opts) });
+  if (!opening) setsockopt(fd, { level: SOL.TCP, name: TCP.REPAIR_OPTIONS, value: Uint32Array.from(opts) });
   if (saved.optMask & TCPI_OPT.TIMESTAMPS) setsockopt(fd, { level: SOL.TCP, name: TCP.TIMESTAMP, value: saved.timestamp | 0 });
 
   if (saved.inq.length > 0) sendIntoQueue(fd, TCP.RECV_QUEUE, saved.inq);
@@ -243,6 +251,24 @@ export function rebuildConnection(fd: number, saved: TcpConnectionState, local: 
     if (err instanceof FinReplayError) throw new TcpRepairError('TCP_REPAIR_STATE', `cannot bring back the ${tcpStateName(saved.state)} state of ${err.message}`);
     throw new TcpRepairError('TCP_REPAIR_FAILED', `cannot bring back the ${tcpStateName(saved.state)} state of ${what}: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/**
+ * A SYN_SENT connection's connect(), out of repair mode and without blocking: the kernel sends
+ * its SYN (with the sequence number set before, the saved one) and goes on resending it.
+ */
+function connectAgain(fd: number, remote: SockAddr, what: string): void {
+  const flags = fcntl(fd, F.GETFL, { what: `read the flags of ${what}` });
+  setRepair(fd, false);
+  fcntl(fd, F.SETFL, { arg: flags | O.NONBLOCK, what: `make ${what} non-blocking` });
+  try {
+    connect(fd, remote, { what: `connect ${what} again (SYN_SENT)` });
+  } catch (err) {
+    if (!isSysError(err, 'EINPROGRESS')) throw err;
+  } finally {
+    fcntl(fd, F.SETFL, { arg: flags, what: `set the flags of ${what} back` });
+  }
+  setRepair(fd, true);
 }
 
 /** The second half: repair mode off, and the data the kernel had never sent written normally. */

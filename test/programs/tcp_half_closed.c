@@ -14,14 +14,15 @@
  *               side), then reads until EOF: "PASS wrote W read R".
  *   eof-fill-shut  reads until EOF, then fills and shuts down as fill-shut ("shut wrote W read R";
  *               LAST_ACK); after SIGUSR1: "PASS wrote W read R".
- *   connect-wait   a non-blocking connect that the server never answers ("connecting"; SYN_SENT),
- *               then waits for SIGUSR1: "PASS".
+ *   connect-wait   a non-blocking connect that the server does not answer yet ("connecting";
+ *               SYN_SENT); after SIGUSR1, waits (10 s at most) for it to complete: "PASS connected".
  *
  * Errors print "FAIL ..." and exit 1.
  */
 #include "common.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
 
@@ -152,7 +153,14 @@ int main(int argc, char **argv)
 		say("connecting\n");
 		signal_ready();
 		wait_flag(&go, &waitmask);
-		say("PASS\n");
+		struct pollfd p = { .fd = s, .events = POLLOUT };
+		int err = 0;
+		socklen_t len = sizeof err;
+		if (poll(&p, 1, 10000) != 1 || getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) || err) {
+			say("FAIL connect: %s\n", err ? strerror(err) : "not completed");
+			return 1;
+		}
+		say("PASS connected\n");
 	} else {
 		say("FAIL unknown mode %s\n", mode);
 		return 2;

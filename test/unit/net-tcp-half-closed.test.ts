@@ -1,6 +1,6 @@
 /**
- * Half-closed TCP connections through TCP repair on real loopback connections (v4 and v6): one end
- * is brought to FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK or CLOSING, saved, its socket closed in
+ * Half-closed and opening TCP connections through TCP repair on real loopback connections (v4 and
+ * v6): one end is brought to SYN_SENT, FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK or CLOSING, saved, its socket closed in
  * repair mode (silently), rebuilt in a new socket — which must then be in the same state — and the
  * connection finishes as it would have: every byte arrives once, each side reads its EOF, and the
  * peer never sees a reset. (No network lock here: both ends are in this process, and the ACKs the
@@ -135,6 +135,35 @@ describe('FIN accounting', () => {
 
 for (const family of ['inet', 'inet6'] as const) {
   describe(`half-closed TCP repair (${family})`, () => {
+    it('SYN_SENT: a connect the listener has not answered yet completes after the move, once it is', () => {
+      // A listener with a full accept queue (backlog 0, one connection not accepted) drops SYNs.
+      const listener = tcp(family);
+      bind(listener, { family, address: family === 'inet' ? '127.0.0.1' : '::1', port: 0 } as SockAddr);
+      listen(listener, { backlog: 0 });
+      const first = tcp(family);
+      connect(first, getsockname(listener));
+      const client = socket(family === 'inet' ? AF.INET : AF.INET6, SOCK.STREAM | SOCK.NONBLOCK, { protocol: IPPROTO.TCP });
+      open.push(client);
+      expect(() => connect(client, getsockname(listener))).toThrow(/EINPROGRESS/);
+      pause(20);
+      expect(tcpStateName(tcpState(client))).toBe('SYN_SENT');
+
+      peerOf.set(client, listener);
+      const moved = moveConnection(family, client);
+      expect(moved.saved.outq.length + moved.saved.inq.length).toBe(0);
+      expect(tcpStateName(tcpState(moved.fd))).toBe('SYN_SENT');
+      resumeConnection(moved.fd, moved.saved);
+      open.push(accept(listener)); // room in the queue: the next SYN sent again is answered
+      for (let i = 0; i < 400 && tcpState(moved.fd) === TCP_STATE.SYN_SENT; i++) pause(10);
+      expect(tcpStateName(tcpState(moved.fd))).toBe('ESTABLISHED');
+      const server = accept(listener);
+      open.push(server);
+      const hello = pattern(7, 1000);
+      expect(sendSome(moved.fd, hello)).toBe(hello.length);
+      pause(20);
+      expect(drain(server).data.equals(hello)).toBe(true);
+    });
+
     it('FIN_WAIT2: we shut down writing, the peer goes on sending, then closes; we read it all and EOF', () => {
       const { client, server } = pair(family);
       peerOf.set(client, server);

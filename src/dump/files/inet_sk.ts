@@ -4,13 +4,12 @@
  * connected. State, addresses and queue lengths come from sock_diag (sockets in no table — an
  * unbound UDP socket, a closed TCP one — from the socket itself), options from getsockopt.
  *
- * A TCP connection — ESTABLISHED, or half-closed: FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK,
- * CLOSING — is dumped only with `--tcp-established` (the fd options carry the dump's
+ * A TCP connection — ESTABLISHED, half-closed (FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK,
+ * CLOSING) or still opening (SYN_SENT) — is dumped only with `--tcp-established` (the fd options carry the dump's
  * TcpConnections): under the network lock and in repair mode its sequence numbers, options, window
  * and both queues go to tcp-stream-<inode>.img, and the state TCP_INFO gives in repair mode to the
  * inet_sk_entry, as CRIU writes them (src/net/tcp_half_closed.ts says how the FINs are counted).
- * With `--tcp-close` it is recorded without its stream, to be restored closed. A connection still
- * opening (SYN_SENT) is refused: CRIU dumps it, but we do not rebuild one. Orphaned sockets
+ * With `--tcp-close` it is recorded without its stream, to be restored closed. Orphaned sockets
  * (FIN_WAIT2 or TIME_WAIT after a close) have no fd and are the kernel's, not the tree's. Raw
  * sockets (any protocol, with their raw options) and ICMP "ping" sockets are in no sock_diag table
  * CRIU asks: their addresses come from the socket, and a peer address makes them ESTABLISHED. As
@@ -115,17 +114,14 @@ export function dumpInetSocket(f: FdFacts, ctx: FdDumpContext, opts: { family: n
     const conn = `TCP connection ${f.link} ${where} -> ${endpoint(family, sk.dst, sk.dstPort)}`;
     const tcp = ctx.options.tcp;
     if (tcp === undefined) return refuse(`${conn} is ${STATE_NAMES[sk.state] ?? sk.state}: dumping it needs --tcp-established (or --tcp-close)`);
-    if (sk.state === TCP_STATE.SYN_SENT) {
-      refuse(`${conn} is SYN_SENT: a connection still opening is not dumped (only ESTABLISHED and half-closed ones: FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK, CLOSING)`);
-    }
     if (!isRepairableState(sk.state)) refuse(`${conn} is ${STATE_NAMES[sk.state] ?? sk.state}, a state that is not dumped`);
     if (tcp !== 'close') {
       let saved;
       try {
         saved = tcp.checkpoint(f.local, lockedConnection(family, sk));
       } catch (err) {
-        // Its state moved on between sock_diag's listing and the lock (a SYN_SENT that the lock
-        // caught before its answer, say): refused like the listing's state would have been.
+        // Its state moved on between sock_diag's listing and repair mode to one that is not
+        // saved: refused like the listing's state would have been.
         if (err instanceof TcpRepairError && err.code === 'TCP_REPAIR_STATE') refuse(`${conn}: ${err.message}`);
         throw err;
       }

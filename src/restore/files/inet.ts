@@ -5,11 +5,11 @@
  *   sends nothing), raw ones with their header-included, no-defragmentation and ICMP filter options;
  * - TCP listeners: bound and listening with their backlog;
  * - TCP sockets never connected (CLOSE): bound again if they were;
- * - TCP connections, established or half-closed (FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK,
- *   CLOSING): with `--tcp-established`, rebuilt in repair mode from their tcp-stream-<inode>.img
- *   and brought to the state their inet_sk_entry records (src/net/tcp_repair.ts,
- *   tcp_half_closed.ts), and left in repair mode until the whole tree is back
- *   (`resumeConnections`); SYN_SENT is refused; with `--tcp-close` (or images dumped so), a socket
+ * - TCP connections, established, half-closed (FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK,
+ *   CLOSING) or opening (SYN_SENT): with `--tcp-established`, rebuilt in repair mode from their
+ *   tcp-stream-<inode>.img and brought to the state their inet_sk_entry records
+ *   (src/net/tcp_repair.ts, tcp_half_closed.ts), and left in repair mode until the whole tree is
+ *   back (`resumeConnections`); other states are refused; with `--tcp-close` (or images dumped so), a socket
  *   bound to the connection's local address and nothing more, as CRIU restores them.
  *
  * Binding: a TCP socket in repair mode binds whatever address it is given (the kernel forces the
@@ -32,7 +32,7 @@ import { restoreSocketOpts, setReuseAddr } from './sk_opts.js';
 
 const STATE_NAMES = Object.fromEntries(Object.entries(TCP_STATE).map(([k, v]) => [v, k])) as Record<number, string>;
 
-/** The connected TCP states; all but SYN_SENT are rebuilt. */
+/** The connected TCP states, all rebuilt. */
 const CONNECTED = new Set<number>([
   TCP_STATE.ESTABLISHED, TCP_STATE.SYN_SENT, TCP_STATE.FIN_WAIT1, TCP_STATE.FIN_WAIT2, TCP_STATE.CLOSE_WAIT, TCP_STATE.LAST_ACK, TCP_STATE.CLOSING,
 ]);
@@ -43,12 +43,13 @@ export function isTcpConnection(sk: InetSkEntry): boolean {
 }
 
 /**
- * Why the TCP connection `sk` cannot be rebuilt with --tcp-established (its state: SYN_SENT, or
- * one no connection has), or undefined when it can (or is no connection).
+ * Why the TCP socket `sk` cannot be rebuilt with --tcp-established (a state no socket with an fd
+ * is dumped in: SYN_RECV, TIME_WAIT, a number that is no state), or undefined when it can.
  */
 export function unrestorableConnection(sk: InetSkEntry): string | undefined {
-  if (!isTcpConnection(sk) || isRepairableState(sk.state)) return undefined;
-  return `${describe(sk)} is ${STATE_NAMES[sk.state] ?? sk.state}: only established and half-closed connections are restored (FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK, CLOSING); --tcp-close restores it closed`;
+  if (sk.proto !== IPPROTO.TCP || sk.type !== SOCK.STREAM) return undefined;
+  if (sk.state === TCP_STATE.LISTEN || sk.state === TCP_STATE.CLOSE || isRepairableState(sk.state)) return undefined;
+  return `${describe(sk)} is ${STATE_NAMES[sk.state] ?? sk.state}: only established, opening (SYN_SENT) and half-closed connections (FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK, CLOSING) are restored`;
 }
 
 export const INET_OPENER: FileKindOpener = {
