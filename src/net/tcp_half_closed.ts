@@ -7,11 +7,15 @@
  *   is counted in `write_seq`, so in SIOCOUTQ (`write_seq - snd_una`) while unacknowledged and in
  *   SIOCOUTQNSD (`write_seq - snd_nxt`) while unsent, though it carries no byte. The peer's, once
  *   received (CLOSE_WAIT, LAST_ACK, CLOSING), is counted in `rcv_nxt` but not in SIOCINQ.
- * - A socket in repair mode can only be rebuilt as ESTABLISHED. The other states are reached
- *   from there as the kernel would reach them: `shutdown(SHUT_WR)` queues our FIN (with the send
- *   queue selected, the kernel takes it as already sent), and a bare segment from the peer's
- *   address, marked so that the network lock lets it through (src/net/tcp_packet.ts,
- *   marked_packet.ts), brings the peer's FIN or the ACK of ours.
+ * - A socket in repair mode can only be "connected" as ESTABLISHED (SYN_SENT is the exception,
+ *   see tcp_repair.ts). The half-closed states are reached from there as the kernel would reach
+ *   them: `shutdown(SHUT_WR)` queues our FIN (with the send queue selected, the kernel takes it as
+ *   already sent; the selection is cleared after), and a bare segment from the peer's address,
+ *   marked so that the network lock lets it through (src/net/tcp_packet.ts, marked_packet.ts),
+ *   brings the peer's FIN or the ACK of ours. The kernel handles such a segment in repair mode
+ *   like any other, so, as soccr does, it is injected before repair mode is left: the order of
+ *   our FIN and theirs (LAST_ACK against CLOSING) is then ours to choose, and a restore that
+ *   fails later still closes the socket silently.
  *
  * Save (`lengthsWithoutFin`): the byte counts of the send queue without our FIN. The sequence
  * numbers are kept as the kernel gives them (with the FINs), as CRIU keeps them.
