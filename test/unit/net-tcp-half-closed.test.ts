@@ -3,10 +3,14 @@
  * v6): one end is brought to SYN_SENT, FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK or CLOSING, saved, its socket closed in
  * repair mode (silently), rebuilt in a new socket — which must then be in the same state — and the
  * connection finishes as it would have: every byte arrives once, each side reads its EOF, and the
- * peer never sees a reset. (No network lock here: both ends are in this process, and the ACKs the
- * rebuilt socket sends only repeat what the peer already has.)
+ * peer never sees a reset. As in a dump and restore, the connection is held by the network lock
+ * (an nftables table of the test's) from before it is saved until it resumes: without it, the
+ * live peer's segments can meet the socket half-rebuilt (its window not set yet, its unsent data
+ * being written) and the connection is reset.
  */
+import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { NetworkLock } from '../../src/net/network_lock.js';
 import { TCP_STATE } from '../../src/net/constants.js';
 import { lengthsWithoutFin, seqsBeforeFins, tcpState, tcpStateName } from '../../src/net/tcp_half_closed.js';
 import { fromTcpStreamEntry, rebuildConnection, resumeConnection, saveConnection, setRepair, tcpStreamEntry, type TcpConnectionState } from '../../src/net/tcp_repair.js';
@@ -17,7 +21,9 @@ import {
 } from '../../src/sys/index.js';
 
 const open: number[] = [];
+const locks: NetworkLock[] = [];
 afterEach(() => {
+  for (const lock of locks.splice(0)) lock.release();
   for (const fd of open.splice(0)) {
     try {
       close(fd);
@@ -84,9 +90,14 @@ function pair(family: 'inet' | 'inet6'): { client: number; server: number } {
 }
 
 /** Saves `fd` (through a tcp-stream image), closes it in repair mode, rebuilds it in a new socket. */
-function moveConnection(family: 'inet' | 'inet6', fd: number): { fd: number; saved: TcpConnectionState } {
+function moveConnection(family: 'inet' | 'inet6', fd: number): Moved {
   const local = getsockname(fd);
   const remote = getsockname(peerOf.get(fd)!);
+  const ends = [local, remote] as Array<{ address: string; port: number }>;
+  const lock = NetworkLock.take(randomUUID(), [
+    { family: family === 'inet' ? 4 : 6, localAddress: ends[0]!.address, localPort: ends[0]!.port, remoteAddress: ends[1]!.address, remotePort: ends[1]!.port },
+  ]);
+  locks.push(lock);
   setRepair(fd, true);
   const saved = saveConnection(fd);
   const { entry, extra } = tcpStreamEntry(saved);
@@ -97,7 +108,19 @@ function moveConnection(family: 'inet' | 'inet6', fd: number): { fd: number; sav
   const restored = tcp(family);
   setRepair(restored, true);
   rebuildConnection(restored, loaded, local, remote);
-  return { fd: restored, saved };
+  return { fd: restored, saved, lock };
+}
+
+interface Moved {
+  fd: number;
+  saved: TcpConnectionState;
+  lock: NetworkLock;
+}
+
+/** Repair mode off and the never-sent data written, then the lock dropped: the connection is live again. */
+function resume(moved: Moved): void {
+  resumeConnection(moved.fd, moved.saved);
+  moved.lock.release();
 }
 const peerOf = new Map<number, number>();
 
@@ -152,7 +175,7 @@ for (const family of ['inet', 'inet6'] as const) {
       const moved = moveConnection(family, client);
       expect(moved.saved.outq.length + moved.saved.inq.length).toBe(0);
       expect(tcpStateName(tcpState(moved.fd))).toBe('SYN_SENT');
-      resumeConnection(moved.fd, moved.saved);
+      resume(moved);
       open.push(accept(listener)); // room in the queue: the next SYN sent again is answered
       for (let i = 0; i < 400 && tcpState(moved.fd) === TCP_STATE.SYN_SENT; i++) pause(10);
       expect(tcpStateName(tcpState(moved.fd))).toBe('ESTABLISHED');
@@ -177,7 +200,7 @@ for (const family of ['inet', 'inet6'] as const) {
       const moved = moveConnection(family, client);
       expect(moved.saved.inq.length).toBe(sent1);
       expect(tcpStateName(tcpState(moved.fd))).toBe('FIN_WAIT2');
-      resumeConnection(moved.fd, moved.saved);
+      resume(moved);
       expect(tcpStateName(tcpState(moved.fd))).toBe('FIN_WAIT2');
 
       const all = pattern(1, 300_000);
@@ -202,7 +225,7 @@ for (const family of ['inet', 'inet6'] as const) {
       const moved = moveConnection(family, client);
       expect(moved.saved.inq.length).toBe(fromServer.length);
       expect(tcpStateName(tcpState(moved.fd))).toBe('CLOSE_WAIT');
-      resumeConnection(moved.fd, moved.saved);
+      resume(moved);
       expect(drain(moved.fd)).toEqual({ data: fromServer, eof: true });
 
       const toServer = pattern(3, 500_000);
@@ -225,7 +248,7 @@ for (const family of ['inet', 'inet6'] as const) {
       const moved = moveConnection(family, client);
       expect(moved.saved.unsentLength).toBeGreaterThan(0);
       expect(tcpStateName(tcpState(moved.fd))).toBe('FIN_WAIT1');
-      resumeConnection(moved.fd, moved.saved);
+      resume(moved);
       const r = pump(moved.fd, server, toServer.subarray(0, sent), sent, ({ b }) => b.eof);
       expect(r.b.data.length).toBe(sent);
       expect(r.b.data.equals(toServer.subarray(0, sent))).toBe(true);
@@ -247,7 +270,7 @@ for (const family of ['inet', 'inet6'] as const) {
 
       const moved = moveConnection(family, client);
       expect(tcpStateName(tcpState(moved.fd))).toBe('LAST_ACK');
-      resumeConnection(moved.fd, moved.saved);
+      resume(moved);
       expect(drain(moved.fd).eof).toBe(true);
       const r = pump(moved.fd, server, toServer.subarray(0, sent), sent, ({ b }) => b.eof);
       expect(r.b.data.equals(toServer.subarray(0, sent))).toBe(true);
@@ -269,7 +292,7 @@ for (const family of ['inet', 'inet6'] as const) {
 
       const moved = moveConnection(family, client);
       expect(tcpStateName(tcpState(moved.fd))).toBe('CLOSING');
-      resumeConnection(moved.fd, moved.saved);
+      resume(moved);
       expect(drain(moved.fd).eof).toBe(true);
       const r = pump(moved.fd, server, toServer.subarray(0, sent), sent, ({ b }) => b.eof);
       expect(r.b.data.equals(toServer.subarray(0, sent))).toBe(true);
