@@ -24,18 +24,33 @@ export function pidTaken(pid: number): boolean {
   return existsSync(`/proc/${pid}`);
 }
 
-/** Processes whose command line is the restore seed's (`sleep 1000000`): none may be left. */
+/**
+ * Restore seeds (`sleep 1000000`) that are this test's or nobody's: descendants of this process, or
+ * orphans adopted by PID 1 (what a restore that failed to clean up leaves). None may be left. The
+ * seeds of restores that other test files run at the same time (under their own worker) are not
+ * counted.
+ */
 export function seedsAlive(): number[] {
   const out: number[] = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
-      if (readFileSync(`/proc/${name}/cmdline`, 'utf8') === 'sleep\x001000000\x00') out.push(Number(name));
+      if (readFileSync(`/proc/${name}/cmdline`, 'utf8') !== 'sleep\x001000000\x00') continue;
+      const parent = statOf(Number(name)).ppid;
+      if (parent === 1 || descendsFromUs(parent)) out.push(Number(name));
     } catch {
       // gone
     }
   }
   return out;
+}
+
+function descendsFromUs(pid: number): boolean {
+  for (let p = pid, hops = 0; p > 1 && hops < 64; hops++) {
+    if (p === process.pid) return true;
+    p = statOf(p).ppid;
+  }
+  return false;
 }
 
 /** /proc/PID/maps, one line per area, as the kernel prints it. */
