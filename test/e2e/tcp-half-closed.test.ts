@@ -7,7 +7,6 @@
  * order (the numbered stream, checked on arrival at both ends), then its EOF, and the server never
  * sees a reset. No nftables table of ours is left behind.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect as netConnect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,10 +16,10 @@ import { decodeImage, encodeImage } from '../../src/images/framing.js';
 import { ImageDir } from '../../src/images/image_dir.js';
 import { readEntries, readSingle } from '../../src/images/typed.js';
 import { lockTableName, staleLocks, unlockRun } from '../../src/net/network_lock.js';
-import { CRIU_TS } from '../support/paths.js';
 import { AF, IPPROTO, SOCK, accept, bind, close, getsockname, listen, socket } from '../../src/sys/index.js';
 import { cleanupPrograms, killAllPrograms, signalProgram, startProgram, type Target } from '../support/programs.js';
-import { pidTaken, seedsAlive, waitGone } from '../support/restore.js';
+import { killRestored, pidTaken, seedsAlive } from '../support/restore.js';
+import { criuTsAsync, waitOutput, waitUntil } from '../support/async.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'criu-ts-tcp-half-'));
 const restored = new Set<number>();
@@ -31,18 +30,11 @@ const sockets: Socket[] = [];
 afterEach(() => {
   for (const s of sockets.splice(0)) s.destroy();
   for (const s of servers.splice(0)) s.close();
-  for (const pid of restored) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
+  killRestored(restored);
   killAllPrograms();
   for (const id of runIds) unlockRun(id);
 });
 afterAll(() => {
-  for (const pid of restored) if (pidTaken(pid)) waitGone(pid);
   cleanupPrograms();
   rmSync(scratch, { recursive: true, force: true });
 });
@@ -51,29 +43,6 @@ let serial = 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const patternByte = (i: number) => (i * 7 + 3) & 0xff;
 const stream = (from: number, length: number) => Buffer.from(Array.from({ length }, (_, k) => patternByte(from + k)));
-
-function criuTsAsync(args: string[]): Promise<{ status: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CRIU_TS, ...args]);
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (status) => resolve({ status, stderr }));
-  });
-}
-
-async function waitUntil(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-async function waitOutput(target: Target, re: RegExp, ms = 20_000): Promise<RegExpMatchArray> {
-  let m: RegExpMatchArray | null = null;
-  await waitUntil(() => (m = re.exec(target.out())) !== null, `${target.name} to print ${re}; output so far: ${JSON.stringify(target.out())}`, ms);
-  return m!;
-}
 
 const STATES = ['', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 'FIN_WAIT2', 'TIME_WAIT', 'CLOSE', 'CLOSE_WAIT', 'LAST_ACK', 'LISTEN', 'CLOSING'];
 

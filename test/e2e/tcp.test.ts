@@ -13,7 +13,7 @@
  * - A listener whose port is taken at restore: a clear error, nothing left behind.
  * - redis-server from Debian with a client mid-session.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { createServer, connect as netConnect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -22,9 +22,9 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ImageDir } from '../../src/images/image_dir.js';
 import { readEntries, readSingle } from '../../src/images/typed.js';
 import { lockTableName, staleLocks, unlockRun } from '../../src/net/network_lock.js';
-import { CRIU_TS } from '../support/paths.js';
-import { cleanupPrograms, killAllPrograms, signalProgram, startProgram, taskState, type Target } from '../support/programs.js';
-import { pidTaken, seedsAlive, waitGone } from '../support/restore.js';
+import { cleanupPrograms, killAllPrograms, signalProgram, startProgram, taskState } from '../support/programs.js';
+import { killRestored, pidTaken, seedsAlive } from '../support/restore.js';
+import { criuTsAsync, waitOutput, waitUntil } from '../support/async.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'criu-ts-tcp-'));
 const restored = new Set<number>();
@@ -35,14 +35,7 @@ const servers: Server[] = [];
 afterEach(() => {
   for (const s of sockets.splice(0)) s.destroy();
   for (const s of servers.splice(0)) s.close();
-  for (const pid of restored) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-  restored.clear();
+  killRestored(restored);
   killAllPrograms();
   // A test that failed half-way may leave its lock: drop it, then the check below still sees
   // whether a passing path left one.
@@ -55,33 +48,6 @@ afterAll(() => {
 
 let serial = 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Runs criu-ts without blocking this process's event loop (its sockets keep talking meanwhile). */
-function criuTsAsync(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CRIU_TS, ...args], { env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
-
-async function waitUntil(cond: () => boolean, what: string, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-/** Like Target.waitOutput, without blocking the event loop (this process's sockets must run). */
-async function waitOutput(target: Target, re: RegExp, ms = 10_000): Promise<RegExpMatchArray> {
-  let m: RegExpMatchArray | null = null;
-  await waitUntil(() => (m = re.exec(target.out())) !== null, `${target.name} (pid ${target.pid}) to print ${re}; output so far: ${JSON.stringify(target.out())}`, ms);
-  return m!;
-}
 
 async function freePort(host: string): Promise<number> {
   const server = createServer();
@@ -453,5 +419,4 @@ describe('established TCP connections (--tcp-established)', () => {
 });
 
 afterAll(() => {
-  for (const pid of restored) if (pidTaken(pid)) waitGone(pid);
 });
