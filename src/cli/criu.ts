@@ -5,23 +5,25 @@
  *   criu-ts check [--extra] [--experimental] [--all] [--feature NAME] [--json] [-v]
  *   criu-ts dump -t PID -D DIR [-R|--leave-running] [-s|--leave-stopped] [-o LOG] [-v[N]]
  *   criu-ts restore -D DIR [-d|--restore-detached] [--pidfile F] [-o LOG] [-v[N]]
+ *   criu-ts swrk FD
  */
 import { parseArgs } from 'node:util';
 import { CriuTsError } from '../errors.js';
+import { VERSION } from '../version.js';
 // Each command's modules are loaded when it runs: start-up is part of a restore's downtime.
-
-const VERSION = '0.1.0';
 
 const USAGE = `Usage:
   criu-ts check [--extra] [--experimental] [--all] [--feature NAME] [--json] [-v]
   criu-ts dump -t PID -D DIR [-R|--leave-running] [-s|--leave-stopped] [-o LOG] [-v[N]]
   criu-ts restore -D DIR [-d|--restore-detached] [--pidfile F] [-o LOG] [-v[N]]
+  criu-ts swrk FD
   criu-ts --version
 
 Commands:
   check          check that the kernel supports what checkpoint/restore needs
   dump           checkpoint the process tree rooted at PID into DIR
   restore        bring back the process tree checkpointed in DIR
+  swrk           serve CRIU's RPC protocol on the socket FD (the client's end of a socketpair)
 `;
 
 async function check(args: string[]): Promise<number> {
@@ -59,6 +61,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./dump.js')).dumpCommand(rest);
       case 'restore':
         return await (await import('./restore.js')).restoreCommand(rest);
+      case 'swrk':
+        return await (await import('../rpc/swrk.js')).swrkCommand(rest);
       case '-V':
       case '--version':
         process.stdout.write(`Version: ${VERSION} (criu-ts)\n`);
