@@ -6,6 +6,7 @@
  *   criu-ts dump -t PID -D DIR [-R|--leave-running] [-s|--leave-stopped] [-o LOG] [-v[N]]
  *   criu-ts restore -D DIR [-d|--restore-detached] [--pidfile F] [-o LOG] [-v[N]]
  *   criu-ts swrk FD
+ *   criu-ts service [--address PATH] [--pidfile FILE]
  */
 import { parseArgs } from 'node:util';
 import { CriuTsError } from '../errors.js';
@@ -17,6 +18,7 @@ const USAGE = `Usage:
   criu-ts dump -t PID -D DIR [-R|--leave-running] [-s|--leave-stopped] [-o LOG] [-v[N]]
   criu-ts restore -D DIR [-d|--restore-detached] [--pidfile F] [-o LOG] [-v[N]]
   criu-ts swrk FD
+  criu-ts service [--address PATH] [--pidfile FILE]
   criu-ts --version
 
 Commands:
@@ -24,6 +26,7 @@ Commands:
   dump           checkpoint the process tree rooted at PID into DIR
   restore        bring back the process tree checkpointed in DIR
   swrk           serve CRIU's RPC protocol on the socket FD (the client's end of a socketpair)
+  service        serve CRIU's RPC protocol on a Unix socket (./criu_service.socket by default)
 `;
 
 async function check(args: string[]): Promise<number> {
@@ -63,6 +66,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./restore.js')).restoreCommand(rest);
       case 'swrk':
         return await (await import('../rpc/swrk.js')).swrkCommand(rest);
+      case 'service':
+        return await (await import('../rpc/service.js')).serviceCommand(rest);
       case '-V':
       case '--version':
         process.stdout.write(`Version: ${VERSION} (criu-ts)\n`);

@@ -1,12 +1,12 @@
 /**
- * `criu-ts swrk FD` driven by Debian's pycriu (/usr/bin/python3, test/support/rpc_client.py):
+ * `criu-ts swrk FD` and `criu-ts service --address PATH` driven by Debian's pycriu (/usr/bin/python3, test/support/rpc_client.py):
  * a dump of dump_target over RPC, its restore over RPC (the task runs with its PID and checks
  * itself: PASS on SIGTERM), CHECK and VERSION, and requests that fail — a PID that does not exist,
  * an option we refuse, a type we do not serve, a type no CRIU has — each answered with
  * success=false and a message, criu-ts exiting without a word on stdout or stderr. The bytes go
  * both ways between our codec and rpc_pb2: our requests parse there, their answers decode here.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,7 @@ import { decodeMessage, encodeMessage, type PbMessage } from '../../src/images/w
 import { CRIU_TS, REPO_ROOT } from '../support/paths.js';
 import { cleanupPrograms, killAllPrograms, startProgram, workDir } from '../support/programs.js';
 import { killRestored, statOf, waitGone } from '../support/restore.js';
+import { waitUntil } from '../support/async.js';
 
 const PYTHON = '/usr/bin/python3';
 const CLIENT = join(REPO_ROOT, 'test', 'support', 'rpc_client.py');
@@ -44,9 +45,9 @@ function runClient(args: string[]): Record<string, any> {
   return JSON.parse(res.stdout);
 }
 
-/** pycriu's criu class: `check`, `dump` or `restore` with these criu_opts. */
-function pycriu(action: string, opts: Record<string, unknown> = {}): Record<string, any> {
-  return runClient(['pycriu', wrapper, action, JSON.stringify(opts)]);
+/** pycriu's criu class: `check`, `version`, `dump` or `restore` with these criu_opts, through swrk or (`sk:PATH`) the service. */
+function pycriu(action: string, opts: Record<string, unknown> = {}, via = wrapper): Record<string, any> {
+  return runClient(['pycriu', via, action, JSON.stringify(opts)]);
 }
 
 /** One request in raw bytes over a socketpair; the answer as rpc_pb2 and as our codec read it. */
@@ -132,5 +133,39 @@ describe('criu-ts swrk (RPC)', () => {
     expect(unknown.ours).toMatchObject({ type: CriuReqType.EMPTY, success: false });
     expect(unknown.result['response']['cr_errmsg']).toMatch(/cannot decode the request/);
     expect(unknown.result).toMatchObject({ exit: 1, stdout: '', stderr: '' });
+  });
+
+  it('service --address: each connection served by a swrk child (dump, restore, VERSION, a failure); SIGTERM removes the socket', async () => {
+    const sock = join(scratch, 'service.sock');
+    const service = spawn(process.execPath, [CRIU_TS, 'service', '--address', sock], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    service.stdout.on('data', (d) => (output += d));
+    service.stderr.on('data', (d) => (output += d));
+    const exited = new Promise<number | null>((r) => service.on('exit', (code) => r(code)));
+    try {
+      await waitUntil(() => existsSync(sock), 'the service socket');
+      const version = pycriu('version', {}, `sk:${sock}`);
+      expect(version).toMatchObject({ ok: true, response: { type: 'VERSION', success: true, version: { major_number: 4, minor_number: 2 } } });
+
+      const target = startProgram('dump_target', { args: ['4', join(workDir(), 'rpc-service-data')] });
+      target.waitOutput(/pattern/);
+      const dir = join(scratch, 'service-images');
+      mkdirSync(dir);
+      expect(pycriu('dump', { pid: target.pid, images_dir: dir }, `sk:${sock}`)).toEqual({ ok: true, dump: { restored: false } });
+      waitGone(target.pid);
+      expect(readFileSync(join(dir, 'criu.log'), 'utf8')).toMatch(/dump finished/);
+      const back = pycriu('restore', { images_dir: dir, log_file: 'restore.log' }, `sk:${sock}`);
+      restored.add(target.pid);
+      expect(back).toEqual({ ok: true, restore: { pid: target.pid } });
+      process.kill(target.pid, 'SIGTERM');
+      target.waitOutput(/PASS/);
+
+      expect(pycriu('dump', { pid: 4_000_000, images_dir: dir }, `sk:${sock}`)).toMatchObject({ ok: false, errno: 3 });
+    } finally {
+      service.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    expect(output).toBe('');
+    expect(existsSync(sock)).toBe(false);
   });
 });

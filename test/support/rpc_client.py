@@ -2,8 +2,9 @@
 """An RPC client of criu-ts for test/e2e/rpc.test.ts, built on Debian's pycriu.
 
   rpc_client.py pycriu BINARY ACTION [OPTS_JSON]
-      ACTION is check, dump or restore: pycriu's criu class runs `BINARY swrk FD`, with
-      OPTS_JSON (criu_opts fields; "images_dir" is opened here and passed as images_dir_fd).
+      ACTION is check, version, dump or restore: pycriu's criu class runs `BINARY swrk FD`
+      (or, for BINARY sk:PATH, connects to the service socket PATH), with OPTS_JSON (criu_opts
+      fields; "images_dir" is opened here and passed as images_dir_fd).
   rpc_client.py raw BINARY REQ_HEX
       Makes the socketpair itself, runs `BINARY swrk FD` with stdout and stderr captured, sends
       the bytes REQ_HEX as one packet, reads one answer, closes its end and waits for BINARY.
@@ -37,12 +38,19 @@ def set_opts(opts, given):
 
 def via_pycriu(binary, action, given):
     c = pycriu.criu()
-    c.use_binary(binary)
+    if binary.startswith("sk:"):
+        c.use_sk(binary[3:])
+    else:
+        c.use_binary(binary)
     set_opts(c.opts, given)
     try:
         if action == "check":
             c.check()
             return {"ok": True}
+        if action == "version":
+            req = rpc.criu_req()
+            req.type = rpc.VERSION
+            return {"ok": True, "response": as_dict(c._send_req_and_recv_resp(req))}
         if action == "dump":
             return {"ok": True, "dump": as_dict(c.dump())}
         if action == "restore":
