@@ -177,6 +177,9 @@ describe.runIf(x86)('x86_64 parasite blob, driven by a C harness', () => {
   it('runs MISC in every thread of a target blocked in syscalls (thread mode), and the daemon after', async () => {
     const { h, marker } = await start(['--threads', '4', '--mem', '4', '--mode', 'block']);
     const pid = h.pid;
+    // The target says it is ready just before its main thread enters read(): wait until it is in.
+    const READ = hostArch() === 'x86_64' ? '0' : '63';
+    waitFor(() => readFileSync(`/proc/${pid}/syscall`, 'utf8').split(' ')[0] === READ, `the main thread of ${pid} to block in read()`);
     const seized = (await h.cmd('seize')).split(' ').slice(2);
     expect(seized.length).toBe(5);
     // The main thread sits in read(): -ERESTARTSYS, to be restarted after rt_sigreturn.
