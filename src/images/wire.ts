@@ -66,6 +66,8 @@ class Reader {
   readonly view: DataView;
   pos: number;
   readonly end: number;
+  /** Step over fields the schema does not know instead of refusing them (see DecodeOptions). */
+  skipUnknown = false;
 
   constructor(buf: Uint8Array, start: number, end: number) {
     this.buf = buf;
@@ -115,10 +117,32 @@ class Reader {
   }
 }
 
+/**
+ * What to do with a field number the schema does not have: images refuse it (`refuse`, the
+ * default: nothing may be read back differently from what was meant); RPC messages skip it
+ * (`skip`), as protobuf does, so that a client newer than our rpc.proto is still understood.
+ */
+export interface DecodeOptions {
+  unknownFields?: 'refuse' | 'skip';
+}
+
 /** Decodes one message of type `typeName` from `buf[start, end)`. */
-export function decodeMessage(schema: ImageSchema, typeName: string, buf: Uint8Array, start = 0, end = buf.length): PbMessage {
+export function decodeMessage(schema: ImageSchema, typeName: string, buf: Uint8Array, start = 0, end = buf.length, opts: DecodeOptions = {}): PbMessage {
   const reader = new Reader(buf, start, end);
+  reader.skipUnknown = opts.unknownFields === 'skip';
   return readMessage(schema, messageSpec(schema, typeName), reader, end);
+}
+
+/** Steps over the value of a field this schema does not know. */
+function skipValue(r: Reader, wireType: number, at: number, name: string): void {
+  if (wireType === WireType.Varint) r.varintHalves();
+  else if (wireType === WireType.Fixed64) r.need(8, `unknown field of ${name}`), (r.pos += 8);
+  else if (wireType === WireType.Fixed32) r.need(4, `unknown field of ${name}`), (r.pos += 4);
+  else if (wireType === WireType.Len) {
+    const len = r.varint32('length of an unknown field');
+    r.need(len, `unknown field of ${name}`);
+    r.pos += len;
+  } else throw new WireError('bad-payload', at, `${name} has an unknown field of wire type ${wireType}, which cannot be skipped`);
 }
 
 function readMessage(schema: ImageSchema, spec: MessageSpec, r: Reader, end: number): PbMessage {
@@ -130,6 +154,10 @@ function readMessage(schema: ImageSchema, spec: MessageSpec, r: Reader, end: num
     const wireType = tag & 7;
     const field = fieldById(spec, id);
     if (!field) {
+      if (r.skipUnknown) {
+        skipValue(r, wireType, tagOffset, spec.name);
+        continue;
+      }
       throw new WireError('unknown-field', tagOffset, `${spec.name} has no field number ${id} (wire type ${wireType})`);
     }
     readField(schema, spec, field, wireType, r, msg, tagOffset);

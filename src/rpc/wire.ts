@@ -11,8 +11,9 @@ import { MSG, recvmsg, sendmsg } from '../sys/index.js';
 /** Larger than any request a client sends (CRIU itself reads at most a few KiB). */
 const MAX_PACKET = 1 << 20;
 
+/** A request; fields our rpc.proto does not know (a newer client's) are skipped, as CRIU's protobuf-c does. */
 export function decodeRequest(bytes: Uint8Array): CriuReq {
-  return decodeMessage(SCHEMA, 'criu_req', bytes) as unknown as CriuReq;
+  return decodeMessage(SCHEMA, 'criu_req', bytes, 0, bytes.length, { unknownFields: 'skip' }) as unknown as CriuReq;
 }
 
 export function encodeResponse(resp: CriuResp): Uint8Array {

@@ -94,6 +94,11 @@ describe('criu-ts swrk (RPC)', () => {
 
     const features = raw(encodeRequest({ type: CriuReqType.FEATURE_CHECK, features: { mem_track: true, lazy_pages: true } }));
     expect(features.result['response']).toEqual({ type: 'FEATURE_CHECK', success: true, features: { mem_track: false, lazy_pages: false } });
+
+    // A field our rpc.proto does not know (a newer client's; number 1000 here) is skipped, as protobuf-c does.
+    const newer = raw(Uint8Array.from([...encodeRequest({ type: CriuReqType.VERSION }), 0xc0, 0x3e, 0x01]));
+    expect(newer.ours).toMatchObject({ type: CriuReqType.VERSION, success: true });
+    expect(newer.result).toMatchObject({ exit: 0, stdout: '', stderr: '' });
   });
 
   it('a dump of a PID that does not exist: success=false, ESRCH and a message; criu-ts exits quietly', () => {

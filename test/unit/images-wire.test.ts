@@ -114,6 +114,21 @@ describe('protobuf wire codec', () => {
     expect(err.message).toMatch(/no field number 101/);
   });
 
+  it('skips unknown fields of every wire type when asked (RPC), and still refuses what cannot be skipped', () => {
+    const skip = { unknownFields: 'skip' } as const;
+    const bytes = new Uint8Array([
+      0xa8, 0x06, 0x96, 0x01, // field 101, varint 150
+      0x08, 0x07, // u64 = 7
+      0xb1, 0x06, 1, 2, 3, 4, 5, 6, 7, 8, // field 102, fixed64
+      0xba, 0x06, 0x03, 0x61, 0x62, 0x63, // field 103, 3 bytes
+      0xc5, 0x06, 1, 2, 3, 4, // field 104, fixed32
+    ]);
+    expect(decodeMessage(schema, 'kitchen_sink', bytes, 0, bytes.length, skip)).toEqual({ u64: 7n });
+    expect(catchWire(() => decodeMessage(schema, 'kitchen_sink', new Uint8Array([0x08, 0x01, 0xba, 0x06, 0x05, 0x61]), 0, 6, skip)).kind).toBe('truncated');
+    expect(catchWire(() => decodeMessage(schema, 'kitchen_sink', new Uint8Array([0x08, 0x01, 0xcb, 0x06]), 0, 4, skip)).message).toMatch(/wire type 3, which cannot be skipped/);
+    expect(catchWire(() => decodeMessage(schema, 'kitchen_sink', bytes)).kind).toBe('unknown-field');
+  });
+
   it('refuses a missing required field, a truncated value and a bad enum', () => {
     expect(catchWire(() => decodeMessage(schema, 'kitchen_sink', new Uint8Array([0x18, 0x01]))).message).toMatch(/required field 'u64'/);
     expect(catchWire(() => decodeMessage(schema, 'kitchen_sink', new Uint8Array([0x08, 0x80]))).kind).toBe('truncated');
