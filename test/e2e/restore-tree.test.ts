@@ -32,8 +32,13 @@ afterAll(() => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-/** Dumps `pid` into `scratch/name` (the tree is killed) and waits until each of `pids` is free. */
+/**
+ * Dumps `pid` into `scratch/name` (the tree is killed) and waits until each of `pids` is free.
+ * The tree's tasks are killed after the test whatever happens (some live in sessions of their
+ * own, out of reach of the program's own cleanup).
+ */
 function dump(pid: number, name: string, pids: number[] = [pid]): string {
+  for (const p of pids) restored.add(p);
   const dir = join(scratch, name);
   criuTsOk(['dump', '-t', String(pid), '-D', dir, '-o', 'dump.log']);
   for (const p of pids) waitGone(p);
