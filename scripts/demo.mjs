@@ -31,7 +31,14 @@ function criuTs(...args) {
 
 let pid = 0;
 function cleanup(code) {
-  if (pid) spawnSync('sh', ['-c', `kill -9 -- -${pid} 2>/dev/null`]);
+  if (pid) {
+    // The loop and its sleep: the whole process group (the loop leads it, restored as it was).
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
   rmSync(work, { recursive: true, force: true });
   process.exit(code);
 }
