@@ -45,6 +45,8 @@ function dumpUnixState(name: string) {
   mkdirSync(dir, { recursive: true });
   const target = startProgram('unix_state', { args: [dir] });
   const child = Number(target.waitOutput(/child (\d+)/)[1]);
+  // The child closes fds 3-63 but 19 as it starts, maybe after the parent printed its PID.
+  waitFor(() => fdTable(child).every((f) => f.fd < 3 || f.fd === 19 || f.fd >= 64), `child ${child} to close fds 3-63 but 19`);
   const fds = [fdShape(target.pid), fdShape(child)];
   const images = join(scratch, name);
   criuTsOk(['dump', '-t', String(target.pid), '-D', images, '-o', 'dump.log']);
