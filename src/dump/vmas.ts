@@ -9,27 +9,11 @@
 import { statSync, type BigIntStats } from 'node:fs';
 import { CriuTsError } from '../errors.js';
 import type { VmaEntry } from '../images/generated/types.js';
+import { VMA } from '../images/vma_status.js';
 import { readSmaps, type SmapsEntry } from '../proc/index.js';
 import { MAP, PROT, mmap, munmap, pageSize } from '../sys/index.js';
 
-/** CRIU's VMA_* status bits (the `status` field of vma_entry). */
-export const VMA = {
-  AREA_REGULAR: 1 << 0,
-  AREA_STACK: 1 << 1,
-  AREA_VSYSCALL: 1 << 2,
-  AREA_VDSO: 1 << 3,
-  AREA_HEAP: 1 << 5,
-  FILE_PRIVATE: 1 << 6,
-  FILE_SHARED: 1 << 7,
-  ANON_SHARED: 1 << 8,
-  ANON_PRIVATE: 1 << 9,
-  AREA_SYSVIPC: 1 << 10,
-  AREA_SOCKET: 1 << 11,
-  AREA_VVAR: 1 << 12,
-  AREA_AIORING: 1 << 13,
-  AREA_MEMFD: 1 << 14,
-  UNSUPP: 1 << 31,
-} as const;
+export { VMA };
 
 // madvise() advice numbers, stored in vma_entry.madv as bits (1 << advice).
 const MADV_BY_VMFLAG: Record<string, number> = { sr: 2, rr: 1, dc: 10, dd: 16, mg: 12, hg: 14, nh: 15 };
