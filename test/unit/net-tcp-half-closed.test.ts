@@ -17,8 +17,9 @@ import { fromTcpStreamEntry, rebuildConnection, resumeConnection, saveConnection
 import { decodeImage, encodeImage } from '../../src/images/framing.js';
 import { buildImage } from '../../src/images/typed.js';
 import {
-  AF, IPPROTO, MSG, SHUT, SO, SOCK, SOL, accept, bind, close, connect, getsockname, isSysError, listen, recvmsg, sendmsg, setsockopt, shutdown, socket, type SockAddr,
+  AF, IPPROTO, MSG, SHUT, SO, SOCK, SOL, accept, bind, close, connect, getsockname, isSysError, listen, recvmsg, setsockopt, shutdown, socket, type SockAddr,
 } from '../../src/sys/index.js';
+import { pattern, sendSome } from '../support/socket_bytes.js';
 
 const open: number[] = [];
 const locks: NetworkLock[] = [];
@@ -58,23 +59,7 @@ function drain(fd: number): { data: Buffer; eof: boolean } {
   }
 }
 
-function pattern(tag: number, length: number): Buffer {
-  return Buffer.from(Array.from({ length }, (_, i) => (i * 31 + tag) & 0xff));
-}
 
-/** Sends what the buffers take now; returns how much. */
-function sendSome(fd: number, data: Buffer): number {
-  let off = 0;
-  while (off < data.length) {
-    try {
-      off += sendmsg(fd, { data: data.subarray(off) }, { flags: MSG.DONTWAIT | MSG.NOSIGNAL });
-    } catch (err) {
-      if (isSysError(err, 'EAGAIN')) break;
-      throw err;
-    }
-  }
-  return off;
-}
 
 /** A connected pair on loopback; the server's receive buffer small, so a client's data backs up. */
 function pair(family: 'inet' | 'inet6'): { client: number; server: number } {

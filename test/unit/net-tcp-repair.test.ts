@@ -5,9 +5,10 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { fromTcpStreamEntry, restoreConnection, saveConnection, setRepair, tcpStreamEntry } from '../../src/net/tcp_repair.js';
-import { AF, IPPROTO, MSG, SO, SOCK, SOL, accept, bind, close, connect, getsockname, isSysError, listen, recvmsg, sendmsg, setsockopt, socket, type SockAddr } from '../../src/sys/index.js';
+import { AF, IPPROTO, MSG, SO, SOCK, SOL, accept, bind, close, connect, getsockname, isSysError, listen, recvmsg, setsockopt, socket, type SockAddr } from '../../src/sys/index.js';
 import { encodeImage, decodeImage } from '../../src/images/framing.js';
 import { buildImage } from '../../src/images/typed.js';
+import { pattern, sendSome } from '../support/socket_bytes.js';
 
 const open: number[] = [];
 afterEach(() => {
@@ -44,22 +45,7 @@ function drain(fd: number): Buffer {
   return Buffer.concat(chunks);
 }
 
-function pattern(tag: number, length: number): Buffer {
-  return Buffer.from(Array.from({ length }, (_, i) => (i * 31 + tag) & 0xff));
-}
 
-function sendAll(fd: number, data: Buffer): number {
-  let off = 0;
-  while (off < data.length) {
-    try {
-      off += sendmsg(fd, { data: data.subarray(off) }, { flags: MSG.DONTWAIT | MSG.NOSIGNAL });
-    } catch (err) {
-      if (isSysError(err, 'EAGAIN')) break; // buffers full: the rest is for later
-      throw err;
-    }
-  }
-  return off;
-}
 
 const pause = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
@@ -80,8 +66,8 @@ for (const family of ['inet', 'inet6'] as const) {
       // receive buffer takes, so the client's send queue holds data too.
       const toClient = pattern(1, 200_000);
       const toServer = pattern(2, 3_000_000);
-      const sentToClient = sendAll(server, toClient);
-      const sentToServer = sendAll(client, toServer);
+      const sentToClient = sendSome(server, toClient);
+      const sentToServer = sendSome(client, toServer);
       pause(50);
 
       const local = getsockname(client);
@@ -107,8 +93,8 @@ for (const family of ['inet', 'inet6'] as const) {
       let restToClient = sentToClient;
       let restToServer = sentToServer;
       for (let round = 0; round < 400 && (atClient.length < toClient.length || atServer.length < toServer.length); round++) {
-        restToClient += sendAll(server, toClient.subarray(restToClient));
-        restToServer += sendAll(restored, toServer.subarray(restToServer));
+        restToClient += sendSome(server, toClient.subarray(restToClient));
+        restToServer += sendSome(restored, toServer.subarray(restToServer));
         atClient = Buffer.concat([atClient, drain(restored)]);
         atServer = Buffer.concat([atServer, drain(server)]);
         pause(2);
