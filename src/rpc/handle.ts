@@ -52,49 +52,53 @@ function checkRefused(type: number, opts: CriuOpts): CriuResp | null {
   return failure(type, `criu-ts does not support ${refused.join(', ')}`, EBADRQC);
 }
 
-async function dump(req: CriuReq, ctx: HandleContext): Promise<CriuResp> {
-  const type = CriuReqType.DUMP;
-  if (req.opts === undefined) return failure(type, 'a DUMP request needs opts', EBADRQC);
+type Setup = ReturnType<typeof setupRequest>;
+
+/**
+ * The common frame of DUMP and RESTORE: opts required, refused options answered, the images and
+ * log set up from the client's fds, and any failure turned into an answer (logged).
+ */
+async function withSetup(type: number, req: CriuReq, ctx: HandleContext, run: (opts: CriuOpts, setup: Setup) => Promise<CriuResp>): Promise<CriuResp> {
+  if (req.opts === undefined) return failure(type, `a ${TYPE_NAMES[type]} request needs opts`, EBADRQC);
   const refused = checkRefused(type, req.opts);
   if (refused) return refused;
   let log: ((m: string) => void) | undefined;
   try {
     const setup = setupRequest(req.opts, ctx.clientPid);
     log = setup.log;
-    // Like CRIU, a request without a PID dumps the client itself.
-    const pid = req.opts.pid ?? ctx.clientPid;
-    log(`RPC dump of ${pid} into ${setup.imagesDir}`);
-    if (!(pid > 0) || !existsSync(`/proc/${pid}`)) {
-      log(`Error: no process with PID ${pid}`);
-      return failure(type, `no process with PID ${pid} to dump`, ESRCH);
-    }
-    const { dumpTree } = await import('../dump/dump.js');
-    const result = await dumpTree(pid, { ...dumpOptions(req.opts, setup.imagesDir), log, interrupted: ctx.interrupted });
-    log(`dump finished: ${result.pids.length} task(s), ${result.stats.pagesWritten} pages`);
-    return { type, success: true, dump: { restored: false } };
+    return await run(req.opts, setup);
   } catch (err) {
     return failed(type, err, log);
   }
 }
 
-async function restore(req: CriuReq, ctx: HandleContext): Promise<CriuResp> {
+function dump(req: CriuReq, ctx: HandleContext): Promise<CriuResp> {
+  const type = CriuReqType.DUMP;
+  return withSetup(type, req, ctx, async (opts, { imagesDir, log }) => {
+    // Like CRIU, a request without a PID dumps the client itself.
+    const pid = opts.pid ?? ctx.clientPid;
+    log(`RPC dump of ${pid} into ${imagesDir}`);
+    if (!(pid > 0) || !existsSync(`/proc/${pid}`)) {
+      log(`Error: no process with PID ${pid}`);
+      return failure(type, `no process with PID ${pid} to dump`, ESRCH);
+    }
+    const { dumpTree } = await import('../dump/dump.js');
+    const result = await dumpTree(pid, { ...dumpOptions(opts, imagesDir), log, interrupted: ctx.interrupted });
+    log(`dump finished: ${result.pids.length} task(s), ${result.stats.pagesWritten} pages`);
+    return { type, success: true, dump: { restored: false } };
+  });
+}
+
+function restore(req: CriuReq, ctx: HandleContext): Promise<CriuResp> {
   const type = CriuReqType.RESTORE;
-  if (req.opts === undefined) return failure(type, 'a RESTORE request needs opts', EBADRQC);
-  const refused = checkRefused(type, req.opts);
-  if (refused) return refused;
-  let log: ((m: string) => void) | undefined;
-  try {
-    const setup = setupRequest(req.opts, ctx.clientPid);
-    log = setup.log;
-    log(`RPC restore from ${setup.imagesDir}`);
+  return withSetup(type, req, ctx, async (opts, { imagesDir, log }) => {
+    log(`RPC restore from ${imagesDir}`);
     const { restoreTree } = await import('../restore/restore.js');
     // Always detached, as CRIU's RPC restores are: the tree outlives criu-ts.
-    const result = await restoreTree({ ...restoreOptions(req.opts, setup.imagesDir), log, interrupted: ctx.interrupted });
+    const result = await restoreTree({ ...restoreOptions(opts, imagesDir), log, interrupted: ctx.interrupted });
     log(`restore finished: ${result.pids.length} task(s), root ${result.rootHostPid}, ${result.stats.totalMs.toFixed(1)} ms`);
     return { type, success: true, restore: { pid: result.rootHostPid } };
-  } catch (err) {
-    return failed(type, err, log);
-  }
+  });
 }
 
 async function check(): Promise<CriuResp> {
