@@ -7,7 +7,7 @@
  * the tree is let go as it was.
  */
 import { randomUUID } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { coreImageArch } from '../../arch/core_image.js';
 import { hostArchOps } from '../../arch/index.js';
 import { CriuTsError } from '../errors.js';
@@ -79,6 +79,16 @@ export interface DumpResult {
   };
   /** This dump's run id (inventory.img); the network lock left for restore is named after it. */
   runId: string;
+}
+
+/** False once `pid` has exited (a zombie, or gone from /proc). */
+function isRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch {
+    return false;
+  }
 }
 
 /** A dump that failed; the tree was let go as it was and no images landed. */
@@ -189,6 +199,11 @@ export async function dumpTree(rootPid: number, opts: DumpOptions): Promise<Dump
     tcp?.resume();
     tree.thaw();
     if (err instanceof CriuTsError) throw err;
+    // Whatever failed (often a /proc file gone), a task that exited under us is the cause to name.
+    const died = tree.processes.find((p) => p.state !== 'zombie' && !isRunning(p.pid));
+    if (died !== undefined) {
+      throw new DumpError('TASK_DIED', `task ${died.pid} exited during the dump of ${rootPid} (${(err as Error).message}); the rest of the tree runs on`, { pid: died.pid, cause: err });
+    }
     throw new DumpError('DUMP_FAILED', `dump of task ${rootPid} failed: ${(err as Error).message}`, { cause: err });
   }
   const pids = tree.processes.map((p) => p.pid);
